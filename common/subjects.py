@@ -1,0 +1,61 @@
+"""Every JetStream stream, subject and consumer name of Hangar Bay, derived from one prefix.
+
+Two deployments (or two test runs) with different prefixes share a NATS server without seeing
+each other's messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    """Names for one deployment, all derived from ``prefix``."""
+
+    prefix: str
+
+    @property
+    def stream(self) -> str:
+        """The stream that holds the log: contracts, sweeps and bids."""
+        return f"{self.prefix.upper()}_CONTRACTS"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.prefix.upper()}_DEAD_LETTER"
+
+    @property
+    def all_events(self) -> str:
+        return f"{self.prefix}.events.>"
+
+    def contracts(self, region_id: int) -> str:
+        """New contracts of a region, each with its complete item list."""
+        return f"{self.prefix}.events.contracts.{region_id}"
+
+    @property
+    def all_contracts(self) -> str:
+        return f"{self.prefix}.events.contracts.*"
+
+    def sweep(self, region_id: int) -> str:
+        """The complete listing of a region at one ESI generation."""
+        return f"{self.prefix}.events.sweep.{region_id}"
+
+    @property
+    def all_sweeps(self) -> str:
+        return f"{self.prefix}.events.sweep.*"
+
+    def bids(self, region_id: int) -> str:
+        """Current bids of auctions of a region."""
+        return f"{self.prefix}.events.bids.{region_id}"
+
+    @property
+    def all_bids(self) -> str:
+        return f"{self.prefix}.events.bids.*"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead_letter"
+
+    @property
+    def persister_durable(self) -> str:
+        return f"{self.prefix}_persister"

@@ -1,0 +1,112 @@
+"""Shared fixtures: real servers once per session, isolated names and databases per test."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+import redis.asyncio as aioredis
+
+from common.db import asyncpg_dsn, with_database
+from common.migration import upgrade_async
+from common.settings import HangarSettings
+from common.subjects import Subjects
+from tests.servers import ServerUrls, test_servers
+
+#: Real ESI payloads (EVE Ref fixtures and an esi-issues thread), copied from the ESI research.
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+    with test_servers(tmp_path_factory.mktemp("servers")) as urls:
+        yield urls
+
+
+async def _admin(servers: ServerUrls) -> asyncpg.Connection:
+    return await asyncpg.connect(asyncpg_dsn(with_database(servers.database_url, "postgres")))
+
+
+@pytest.fixture(scope="session")
+async def template_database(servers: ServerUrls) -> AsyncIterator[str]:
+    """A database migrated to head once per session; each test copies it."""
+    name = f"hb_template_{uuid.uuid4().hex[:10]}"
+    admin = await _admin(servers)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await upgrade_async(with_database(servers.database_url, name))
+        yield name
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(servers: ServerUrls, template_database: str) -> AsyncIterator[str]:
+    name = f"hb_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(servers)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield with_database(servers.database_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(servers: ServerUrls) -> AsyncIterator[str]:
+    """A database with no schema at all (for migration and replay tests)."""
+    name = f"hb_empty_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(servers)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(servers.database_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def name_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def settings(
+    servers: ServerUrls, database_url: str, name_prefix: str
+) -> AsyncIterator[HangarSettings]:
+    """Settings isolated for this test; its streams and Redis keys are removed afterwards."""
+    yield HangarSettings(
+        database_url=database_url,
+        nats_url=servers.nats_url,
+        redis_url=servers.redis_url,
+        name_prefix=name_prefix,
+    )
+    await _remove_streams(servers.nats_url, Subjects(name_prefix))
+    await _remove_redis_keys(servers.redis_url, name_prefix)
+
+
+async def _remove_streams(nats_url: str, subjects: Subjects) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        stream_manager = client.jetstream()
+        for stream in (subjects.stream, subjects.dead_letter_stream):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await stream_manager.delete_stream(stream)
+    finally:
+        await client.close()
+
+
+async def _remove_redis_keys(redis_url: str, prefix: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
