@@ -54,10 +54,13 @@ class ContractsBatch(Message):
     source: EsiSource
     contracts: list[ContractWithItems] = Field(min_length=1)
 
+    def batch_key(self) -> str:
+        """Contracts never change, so their ids identify the batch."""
+        return _digest(",".join(str(c.contract_id) for c in self.contracts))
+
     def message_id(self) -> str:
-        """Deterministic ``Nats-Msg-Id``: contracts never change, so their ids identify it."""
-        digest = _digest(",".join(str(c.contract_id) for c in self.contracts))
-        return f"contracts:{self.region_id}:{digest}"
+        """Deterministic ``Nats-Msg-Id``: a republish after a crash is deduplicated."""
+        return f"contracts:{self.region_id}:{self.batch_key()}"
 
 
 class RegionSweep(Message):
@@ -89,11 +92,14 @@ class BidsBatch(Message):
     fetched_at: AwareDatetime
     auctions: list[AuctionBids] = Field(min_length=1)
 
-    def message_id(self) -> str:
+    def batch_key(self) -> str:
         content = ";".join(
             f"{a.contract_id}:{','.join(str(b.bid_id) for b in a.bids)}" for a in self.auctions
         )
-        return f"bids:{self.region_id}:{_digest(content)}"
+        return _digest(content)
+
+    def message_id(self) -> str:
+        return f"bids:{self.region_id}:{self.batch_key()}"
 
 
 AnyMessage = Annotated[ContractsBatch | RegionSweep | BidsBatch, Field(discriminator="kind")]

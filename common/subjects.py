@@ -28,13 +28,17 @@ class Subjects:
     def all_events(self) -> str:
         return f"{self.prefix}.events.>"
 
-    def contracts(self, region_id: int) -> str:
-        """New contracts of a region, each with its complete item list."""
-        return f"{self.prefix}.events.contracts.{region_id}"
+    def contracts(self, region_id: int, batch_key: str) -> str:
+        """New contracts of a region, each with its complete item list.
+
+        Each batch has a subject of its own (``batch_key`` identifies its contracts), so the
+        stream can keep one message per subject: every batch, but only the newest sweep.
+        """
+        return f"{self.prefix}.events.contracts.{region_id}.{batch_key}"
 
     @property
     def all_contracts(self) -> str:
-        return f"{self.prefix}.events.contracts.*"
+        return f"{self.prefix}.events.contracts.>"
 
     def sweep(self, region_id: int) -> str:
         """The complete listing of a region at one ESI generation."""
@@ -44,13 +48,13 @@ class Subjects:
     def all_sweeps(self) -> str:
         return f"{self.prefix}.events.sweep.*"
 
-    def bids(self, region_id: int) -> str:
-        """Current bids of auctions of a region."""
-        return f"{self.prefix}.events.bids.{region_id}"
+    def bids(self, region_id: int, batch_key: str) -> str:
+        """New bids on auctions of a region (one subject per distinct batch, as contracts)."""
+        return f"{self.prefix}.events.bids.{region_id}.{batch_key}"
 
     @property
     def all_bids(self) -> str:
-        return f"{self.prefix}.events.bids.*"
+        return f"{self.prefix}.events.bids.>"
 
     @property
     def dead_letter(self) -> str:

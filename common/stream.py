@@ -1,0 +1,73 @@
+"""The JetStream stream that is Hangar Bay's log, and its dead-letter stream.
+
+Retention follows churn, not polling: every contracts or bids batch has a subject of its own
+and a region's sweep always the same one, so ``max_msgs_per_subject=1`` keeps every batch but
+only the newest sweep of each region. EVE contracts live at most four weeks (plus the days a
+courier may take), so batches older than ``max_age`` describe nothing live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from common.subjects import Subjects
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_age_seconds: float = 35 * DAY
+    max_bytes: int = 20 * 1024**3
+    max_msg_size: int = 8 * 1024**2
+    duplicate_window_seconds: float = 30 * 60
+    replicas: int = 1
+
+
+def stream_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
+    return StreamConfig(
+        name=subjects.stream,
+        subjects=[subjects.all_events],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=limits.max_age_seconds,
+        max_bytes=limits.max_bytes,
+        max_msg_size=limits.max_msg_size,
+        max_msgs_per_subject=1,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=limits.duplicate_window_seconds,
+        num_replicas=limits.replicas,
+        description="Hangar Bay: contracts with items, region sweeps and auction bids",
+    )
+
+
+def dead_letter_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
+    return StreamConfig(
+        name=subjects.dead_letter_stream,
+        subjects=[subjects.dead_letter],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=90 * DAY,
+        max_msg_size=limits.max_msg_size * 2,
+        duplicate_window=limits.duplicate_window_seconds,
+        num_replicas=limits.replicas,
+        description="Hangar Bay: messages that could not be applied, with the reason",
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext, subjects: Subjects, limits: StreamLimits | None = None
+) -> None:
+    """Create the streams, or bring an existing one's limits up to date."""
+    limits = limits or StreamLimits()
+    for config in (stream_config(subjects, limits), dead_letter_config(subjects, limits)):
+        try:
+            await js.stream_info(str(config.name))
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)

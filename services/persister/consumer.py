@@ -1,0 +1,163 @@
+"""The JetStream side of the persister: a durable pull consumer that hands fetches to the
+applier and settles every message only after its outcome is committed.
+
+Ack policy is MANUAL and explicit: a message is acked after its transaction commits; a message
+that cannot be applied is copied to the dead-letter stream with the reason and its stream
+sequence, then terminated; a message whose dependencies are not there yet is handed back with
+a delay; when the database is unreachable nothing is settled and JetStream redelivers after
+``ack_wait``. FastStream's default policy (drop a message whose handler raised) is never used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+from faststream import Context
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from common.messages import DeadLetter
+from common.subjects import Subjects
+from services.persister import metrics
+from services.persister.applier import Delivery, Outcome, Rejected, apply_deliveries
+from services.persister.settings import PersisterSettings
+
+log = logging.getLogger(__name__)
+
+
+def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
+    subjects = Subjects(settings.name_prefix)
+    return ConsumerConfig(
+        durable_name=subjects.persister_durable,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=JsAckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_seconds,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=max(1000, settings.fetch_batch * 8),
+        filter_subject=subjects.all_events,
+    )
+
+
+def _delivery(message: Msg) -> Delivery:
+    metadata = message.metadata
+    return Delivery(
+        body=message.data,
+        subject=message.subject,
+        stream_sequence=metadata.sequence.stream,
+        deliveries=metadata.num_delivered,
+    )
+
+
+async def dead_letter(
+    js: JetStreamContext, subjects: Subjects, delivery: Delivery, rejected: Rejected
+) -> None:
+    """Copy a message to the dead-letter stream; only then may the original be settled."""
+    letter = DeadLetter(
+        reason=rejected.reason,
+        subject=delivery.subject,
+        stream_sequence=delivery.stream_sequence,
+        deliveries=delivery.deliveries,
+        failed_at=datetime.now(UTC),
+        payload=rejected.body.decode("utf-8", errors="replace"),
+    )
+    message_id = f"dead:{delivery.stream_sequence}:{hash(rejected.reason) & 0xFFFFFFFF:x}"
+    await js.publish(subjects.dead_letter, letter.to_json(), headers={"Nats-Msg-Id": message_id})
+    metrics.DEAD_LETTERS.inc()
+    log.error(
+        "message dead-lettered",
+        extra={"stream_sequence": delivery.stream_sequence, "reason": rejected.reason},
+    )
+
+
+async def settle(
+    js: JetStreamContext,
+    subjects: Subjects,
+    settings: PersisterSettings,
+    messages: list[Msg],
+    deliveries: list[Delivery],
+    outcome: Outcome,
+) -> None:
+    rejected_indexes = set()
+    for rejected in outcome.rejected:
+        await dead_letter(js, subjects, deliveries[rejected.index], rejected)
+        rejected_indexes.add(rejected.index)
+    for index, reason in outcome.retry.items():
+        delivery = deliveries[index]
+        if delivery.deliveries >= settings.max_deliver:
+            await dead_letter(
+                js,
+                subjects,
+                delivery,
+                Rejected(
+                    index,
+                    f"gave up after {delivery.deliveries} deliveries: {reason}",
+                    delivery.body,
+                ),
+            )
+            await messages[index].term()
+        else:
+            metrics.RETRIES.inc()
+            await messages[index].nak(delay=settings.retry_delay_seconds)
+    for index in outcome.applied:
+        await messages[index].ack_sync()
+    for index in rejected_indexes - set(outcome.applied):
+        await messages[index].term()
+
+
+async def handle_fetch(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    settings: PersisterSettings,
+    messages: list[Msg],
+) -> Outcome:
+    subjects = Subjects(settings.name_prefix)
+    deliveries = [_delivery(m) for m in messages]
+    metrics.REDELIVERIES.inc(sum(1 for d in deliveries if d.deliveries > 1))
+    started = time.perf_counter()
+    outcome = await apply_deliveries(pool, deliveries)
+    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    await settle(js, subjects, settings, messages, deliveries, outcome)
+    for index in outcome.applied:
+        metrics.MESSAGES_APPLIED.labels(deliveries[index].subject.split(".")[2]).inc()
+    metrics.ROWS_WRITTEN.labels("contracts").inc(outcome.result.contracts_written)
+    metrics.ROWS_WRITTEN.labels("contract_items").inc(outcome.result.items_written)
+    metrics.ROWS_WRITTEN.labels("contract_bids").inc(outcome.result.bids_written)
+    metrics.CONTRACTS_MARKED_GONE.inc(outcome.result.contracts_marked_gone)
+    return outcome
+
+
+def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) -> NatsBroker:
+    """The broker with the persister's one subscriber; ``state["pool"]`` is set at start."""
+    subjects = Subjects(settings.name_prefix)
+    broker = NatsBroker(settings.nats_url.split(","), graceful_timeout=30.0)
+    stream = JStream(name=subjects.stream, declare=False)
+
+    @broker.subscriber(
+        subjects.all_events,
+        stream=stream,
+        durable=subjects.persister_durable,
+        config=consumer_config(settings),
+        pull_sub=PullSub(
+            batch_size=settings.fetch_batch, timeout=settings.fetch_timeout_seconds, batch=True
+        ),
+        ack_policy=AckPolicy.MANUAL,
+        title="persister",
+        description=(
+            "Applies contracts batches, region sweeps and bids to PostgreSQL; acks after commit, "
+            "dead-letters what cannot be applied."
+        ),
+    )
+    async def apply_events(message: NatsBatchMessage = Context("message")) -> None:  # noqa: B008
+        await handle_fetch(
+            state["pool"], broker.config.connection_state.stream, settings, message.raw_message
+        )
+
+    return broker

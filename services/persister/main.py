@@ -1,0 +1,81 @@
+"""The persister process: resources created here, closed here; SIGTERM drains gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from common.db import asyncpg_dsn
+from common.ops_server import OpsServer
+from common.stream import ensure_streams
+from common.subjects import Subjects
+from services.persister import metrics
+from services.persister.consumer import build_broker
+from services.persister.settings import PersisterSettings
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECK_SECONDS = 0.5
+
+
+async def consumer_is_idle(js: JetStreamContext, subjects: Subjects) -> bool:
+    """Nothing left to deliver and nothing delivered but unsettled."""
+    try:
+        info = await js.consumer_info(subjects.stream, subjects.persister_durable)
+    except NotFoundError:
+        return False
+    metrics.CONSUMER_PENDING.set(info.num_pending or 0)
+    return not info.num_pending and not info.num_ack_pending and not info.num_redelivered
+
+
+async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> None:
+    subjects = Subjects(settings.name_prefix)
+    state: dict[str, asyncpg.Pool] = {}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    broker = build_broker(settings, state)
+    ops = OpsServer(
+        "0.0.0.0", settings.metrics_port, healthy=lambda: broker.config.connection_state.__bool__()
+    )
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.database_pool_size
+    )
+    state["pool"] = pool
+    try:
+        if settings.metrics_port:
+            await ops.start()
+        await broker.connect()
+        js = broker.config.connection_state.stream
+        await ensure_streams(js, subjects)
+        await broker.start()
+        log.info(
+            "persister consuming",
+            extra={"stream": subjects.stream, "durable": subjects.persister_durable},
+        )
+        idle_streak = 0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
+            idle = await consumer_is_idle(js, subjects)
+            idle_streak = idle_streak + 1 if idle else 0
+            if until_idle and idle_streak >= 2:
+                log.info("nothing pending: persister stops")
+                break
+    finally:
+        await broker.stop()
+        await pool.close()
+        await ops.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def run(settings: PersisterSettings, *, until_idle: bool = False) -> None:
+    asyncio.run(serve(settings, until_idle=until_idle))

@@ -1,0 +1,231 @@
+"""All SQL of the write side: set-based merges of batches into the read model.
+
+Every statement is idempotent and order-safe: a row only changes when the message carries a
+newer ESI generation than the row holds, and items and bids (which never change once issued)
+are insert-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from common.messages import BidsBatch, ContractsBatch, ContractWithItems, RegionSweep
+
+
+#: A plain connection or one borrowed from a pool.
+DbConnection = asyncpg.Connection | PoolConnectionProxy
+
+
+class MissingContractsError(Exception):
+    """Bids arrived for contracts the database does not hold yet (retry later)."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    contracts_written: int = 0
+    items_written: int = 0
+    bids_written: int = 0
+    contracts_marked_gone: int = 0
+
+    def __add__(self, other: ApplyResult) -> ApplyResult:
+        return ApplyResult(
+            self.contracts_written + other.contracts_written,
+            self.items_written + other.items_written,
+            self.bids_written + other.bids_written,
+            self.contracts_marked_gone + other.contracts_marked_gone,
+        )
+
+    @property
+    def rows(self) -> int:
+        return self.contracts_written + self.items_written + self.bids_written
+
+
+_UPSERT_CONTRACTS = """
+INSERT INTO contracts AS c (
+    contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
+    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
+    end_location_id, for_corporation, title, status, first_seen_at, last_seen_at, gone_at,
+    source_last_modified)
+SELECT contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
+    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
+    end_location_id, for_corporation, title, 'outstanding', seen_at, seen_at, NULL,
+    source_last_modified
+FROM unnest(
+    $1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[],
+    $7::timestamptz[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
+    $12::float8[], $13::int[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[],
+    $18::timestamptz[], $19::timestamptz[]
+) AS n(contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
+    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
+    end_location_id, for_corporation, title, seen_at, source_last_modified)
+ON CONFLICT (contract_id) DO UPDATE SET
+    region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,
+    issuer_corporation_id = EXCLUDED.issuer_corporation_id,
+    date_issued = EXCLUDED.date_issued, date_expired = EXCLUDED.date_expired,
+    price = EXCLUDED.price, reward = EXCLUDED.reward, collateral = EXCLUDED.collateral,
+    buyout = EXCLUDED.buyout, volume = EXCLUDED.volume,
+    days_to_complete = EXCLUDED.days_to_complete,
+    start_location_id = EXCLUDED.start_location_id, end_location_id = EXCLUDED.end_location_id,
+    for_corporation = EXCLUDED.for_corporation, title = EXCLUDED.title,
+    status = CASE WHEN c.gone_at IS NOT NULL AND c.gone_at < EXCLUDED.source_last_modified
+                  THEN 'outstanding' ELSE c.status END,
+    gone_at = CASE WHEN c.gone_at IS NOT NULL AND c.gone_at < EXCLUDED.source_last_modified
+                   THEN NULL ELSE c.gone_at END,
+    first_seen_at = LEAST(c.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
+    source_last_modified = EXCLUDED.source_last_modified
+WHERE c.source_last_modified < EXCLUDED.source_last_modified
+"""
+
+_INSERT_ITEMS = """
+INSERT INTO contract_items (
+    record_id, contract_id, type_id, quantity, is_included, item_id, is_blueprint_copy,
+    material_efficiency, time_efficiency, runs)
+SELECT * FROM unnest(
+    $1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[],
+    $7::boolean[], $8::int[], $9::int[], $10::int[])
+ON CONFLICT (record_id) DO NOTHING
+"""
+
+_INSERT_BIDS = """
+INSERT INTO contract_bids (bid_id, contract_id, amount, date_bid)
+SELECT n.bid_id, n.contract_id, n.amount, n.date_bid
+FROM unnest($1::bigint[], $2::bigint[], $3::numeric[], $4::timestamptz[])
+    AS n(bid_id, contract_id, amount, date_bid)
+ON CONFLICT (bid_id) DO NOTHING
+"""
+
+_MISSING_CONTRACTS = """
+SELECT n.id FROM unnest($1::bigint[]) AS n(id)
+WHERE NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = n.id)
+"""
+
+_RECORD_SWEEP = """
+INSERT INTO region_sweeps AS s (region_id, generation, swept_at, contract_count)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (region_id) DO UPDATE SET
+    generation = EXCLUDED.generation, swept_at = EXCLUDED.swept_at,
+    contract_count = EXCLUDED.contract_count
+WHERE s.generation < EXCLUDED.generation
+RETURNING region_id
+"""
+
+_MARK_GONE = """
+UPDATE contracts AS c SET status = 'gone', gone_at = $2
+WHERE c.region_id = $1 AND c.status = 'outstanding' AND c.source_last_modified < $2
+  AND NOT EXISTS (SELECT 1 FROM unnest($3::bigint[]) AS l(id) WHERE l.id = c.contract_id)
+"""
+
+_MARK_SEEN = """
+UPDATE contracts AS c SET
+    last_seen_at = GREATEST(c.last_seen_at, $3), source_last_modified = $2,
+    status = 'outstanding', gone_at = NULL
+FROM unnest($4::bigint[]) AS l(id)
+WHERE c.contract_id = l.id AND c.region_id = $1 AND c.source_last_modified < $2
+"""
+
+
+def _money(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(repr(value))
+
+
+def _newest_contracts(
+    batches: Iterable[ContractsBatch],
+) -> list[tuple[ContractsBatch, ContractWithItems]]:
+    """Each contract once, from the batch with the newest ESI generation."""
+    newest: dict[int, tuple[ContractsBatch, ContractWithItems]] = {}
+    for batch in batches:
+        for contract in batch.contracts:
+            held = newest.get(contract.contract_id)
+            if held is None or held[0].source.last_modified < batch.source.last_modified:
+                newest[contract.contract_id] = (batch, contract)
+    return list(newest.values())
+
+
+async def apply_contracts(
+    connection: DbConnection, batches: Sequence[ContractsBatch]
+) -> ApplyResult:
+    """Upsert contracts and insert their items; the caller owns the transaction."""
+    pairs = _newest_contracts(batches)
+    if not pairs:
+        return ApplyResult()
+    columns: list[list[object]] = [[] for _ in range(19)]
+    for batch, c in pairs:
+        row = (
+            c.contract_id, batch.region_id, c.type, c.issuer_id, c.issuer_corporation_id,
+            c.date_issued, c.date_expired, _money(c.price), _money(c.reward),
+            _money(c.collateral), _money(c.buyout), c.volume, c.days_to_complete,
+            c.start_location_id, c.end_location_id, c.for_corporation, c.title,
+            batch.fetched_at, batch.source.last_modified,
+        )  # fmt: skip
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    status = await connection.execute(_UPSERT_CONTRACTS, *columns)
+    item_columns: list[list[object]] = [[] for _ in range(10)]
+    seen_records: set[int] = set()
+    for _, c in pairs:
+        for i in c.items:
+            if i.record_id in seen_records:
+                continue
+            seen_records.add(i.record_id)
+            item_row = (
+                i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
+                i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs,
+            )  # fmt: skip
+            for column, value in zip(item_columns, item_row, strict=True):
+                column.append(value)
+    items_written = 0
+    if seen_records:
+        items_written = _rowcount(await connection.execute(_INSERT_ITEMS, *item_columns))
+    return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
+
+
+async def apply_bids(connection: DbConnection, batches: Sequence[BidsBatch]) -> ApplyResult:
+    bids: dict[int, tuple[int, Decimal | None, datetime]] = {}
+    for batch in batches:
+        for auction in batch.auctions:
+            for bid in auction.bids:
+                bids[bid.bid_id] = (auction.contract_id, _money(bid.amount), bid.date_bid)
+    if not bids:
+        return ApplyResult()
+    contract_ids = sorted({contract_id for contract_id, _, _ in bids.values()})
+    missing = await connection.fetch(_MISSING_CONTRACTS, contract_ids)
+    if missing:
+        ids = ", ".join(str(row["id"]) for row in missing[:10])
+        raise MissingContractsError(f"bids for contracts not in the database yet: {ids}")
+    status = await connection.execute(
+        _INSERT_BIDS,
+        list(bids),
+        [v[0] for v in bids.values()],
+        [v[1] for v in bids.values()],
+        [v[2] for v in bids.values()],
+    )
+    return ApplyResult(bids_written=_rowcount(status))
+
+
+async def apply_sweep(connection: DbConnection, sweep: RegionSweep) -> ApplyResult:
+    """Mark gone what a newer complete sweep no longer lists; refresh what it lists."""
+    recorded = await connection.fetchval(
+        _RECORD_SWEEP, sweep.region_id, sweep.generation, sweep.swept_at, len(sweep.contract_ids)
+    )
+    if recorded is None:
+        return ApplyResult()  # an older or already applied generation changes nothing
+    gone = await connection.execute(
+        _MARK_GONE, sweep.region_id, sweep.generation, sweep.contract_ids
+    )
+    await connection.execute(
+        _MARK_SEEN, sweep.region_id, sweep.generation, sweep.swept_at, sweep.contract_ids
+    )
+    return ApplyResult(contracts_marked_gone=_rowcount(gone))
+
+
+def _rowcount(status: str) -> int:
+    """The row count of an asyncpg command status such as ``INSERT 0 12``."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
