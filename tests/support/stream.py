@@ -59,3 +59,24 @@ async def dead_letters(js: JetStreamContext, settings: HangarSettings) -> list[D
         assert raw.data is not None
         letters.append(DeadLetter.model_validate_json(raw.data))
     return letters
+
+
+async def stream_messages(
+    js: JetStreamContext, settings: HangarSettings
+) -> list[tuple[str, ContractsBatch | RegionSweep | BidsBatch]]:
+    """Every message retained in the test's stream, in stream order."""
+    from common.messages import parse_message  # noqa: PLC0415
+
+    subjects = Subjects(settings.name_prefix)
+    info = await js.stream_info(subjects.stream)
+    found: list[tuple[str, ContractsBatch | RegionSweep | BidsBatch]] = []
+    if not info.state.messages:
+        return found
+    subscription = await js.subscribe(subjects.all_events, ordered_consumer=True)
+    try:
+        for _ in range(info.state.messages):
+            message = await subscription.next_msg(timeout=5)
+            found.append((message.subject, parse_message(message.data)))
+    finally:
+        await subscription.unsubscribe()
+    return found

@@ -1,0 +1,48 @@
+"""HTTP caching of JSON responses: a validator (``ETag``) and a freshness lifetime.
+
+The ETag is a digest of the exact representation, so a revalidation answers ``304`` precisely
+when the data behind the response has not changed; it is weak (``W/``) because GZip may change
+the bytes on the wire. ``Cache-Control`` follows how long the data stays fresh: data that is
+still being swept (lists, regions, stats, outstanding contracts and their bids) is cacheable for
+``cache_max_age_s``; a gone contract no longer changes and keeps ``gone_cache_max_age_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+def entity_tag(body: bytes) -> str:
+    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, ``*`` matches any)."""
+    if not if_none_match:
+        return False
+    wanted = _opaque(etag)
+    return any(
+        candidate.strip() == "*" or _opaque(candidate) == wanted
+        for candidate in if_none_match.split(",")
+    )
+
+
+def cached_json(request: Request, model: BaseModel, max_age_s: int) -> Response:
+    body = model.model_dump_json().encode()
+    etag = entity_tag(body)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={max_age_s}, stale-while-revalidate={max_age_s}",
+    }
+    if none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

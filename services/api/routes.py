@@ -1,0 +1,348 @@
+"""HTTP routes: parse and validate, call the query service, shape and cache the response."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from services.api import queries
+from services.api.caching import cached_json
+from services.api.cursor import Cursor, CursorCodec, InvalidCursorError, filters_digest
+from services.api.dependencies import (
+    CursorCodecDep,
+    SessionDep,
+    SettingsDep,
+    StateDep,
+)
+from services.api.errors import ApiError
+from services.api.schemas import (
+    MAX_ID,
+    ContractDetail,
+    ContractListQuery,
+    ContractPage,
+    ContractSummary,
+    ErrorDetail,
+    ErrorResponse,
+    HealthStatus,
+    RegionCount,
+    RegionFreshness,
+    RegionList,
+    Stats,
+    StatusCount,
+    Total,
+    TypeCount,
+)
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "contract_id": 190319637,
+    "region_id": 10000002,
+    "type": "auction",
+    "status": "outstanding",
+    "issuer_id": 2112625428,
+    "issuer_corporation_id": 98000001,
+    "for_corporation": False,
+    "date_issued": "2025-01-02T03:04:05Z",
+    "date_expired": "2025-01-09T03:04:05Z",
+    "days_to_complete": 0,
+    "price": "150000000.00",
+    "reward": "0.00",
+    "collateral": "0.00",
+    "buyout": "250000000.00",
+    "volume": 15000.0,
+    "start_location_id": 60003760,
+    "end_location_id": 60003760,
+    "title": "Raven, fitted",
+    "first_seen_at": "2025-01-02T03:10:00Z",
+    "last_seen_at": "2025-01-03T09:00:00Z",
+    "gone_at": None,
+}
+
+
+def _error_example(code: str, message: str) -> dict[str, Any]:
+    return {
+        "model": ErrorResponse,
+        "description": message,
+        "content": {"application/json": {"example": {"error": {"code": code, "message": message}}}},
+    }
+
+
+_INVALID = {
+    "model": ErrorResponse,
+    "description": "Invalid parameters: one detail per problem.",
+    "content": {
+        "application/json": {
+            "example": {
+                "error": {
+                    "code": "validation_error",
+                    "message": "invalid request parameters",
+                    "details": [
+                        {
+                            "location": ["query", "limit"],
+                            "message": "Input should be less than or equal to 500",
+                            "type": "less_than_equal",
+                        }
+                    ],
+                }
+            }
+        }
+    },
+}
+_UNAVAILABLE = _error_example("query_timeout", "the query took too long; narrow the filters")
+_NOT_MODIFIED: dict[str, Any] = {"description": "Unchanged since the ETag in If-None-Match."}
+_CACHED_HEADERS: dict[str, Any] = {
+    "ETag": {"description": "Validator of this representation.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "Freshness lifetime.", "schema": {"type": "string"}},
+}
+
+
+def _ok(example: dict[str, Any]) -> dict[str, Any]:
+    return {"headers": _CACHED_HEADERS, "content": {"application/json": {"example": example}}}
+
+
+def _next_position(
+    query: ContractListQuery, cursors: CursorCodec, digest: str
+) -> queries.Keyset | None:
+    """The keyset the request's cursor points at; 422 when it is not valid for this request."""
+    if query.cursor is None:
+        return None
+    try:
+        cursor = cursors.decode(query.cursor)
+        if (cursor.sort, cursor.order) != (query.sort, query.order):
+            raise InvalidCursorError(
+                f"the cursor was issued for sort={cursor.sort}&order={cursor.order}"
+            )
+        if cursor.filters_digest != digest:
+            raise InvalidCursorError("the cursor was issued for other filters")
+        value = queries.sort_value_from_text(query.sort, cursor.value)
+    except (InvalidCursorError, queries.InvalidSortValueError) as error:
+        raise ApiError(
+            422,
+            "invalid_cursor",
+            str(error),
+            [ErrorDetail(location=["query", "cursor"], message=str(error), type="invalid_cursor")],
+        ) from error
+    return queries.Keyset(value, cursor.contract_id)
+
+
+@router.get(
+    "/v1/contracts",
+    tags=["contracts"],
+    summary="List contracts",
+    response_model=ContractPage,
+    responses={
+        200: _ok({"items": [_SUMMARY_EXAMPLE], "next_cursor": "eyJ2IjoxLC...", "total": None}),
+        304: _NOT_MODIFIED,
+        422: _INVALID,
+        503: _UNAVAILABLE,
+    },
+)
+async def list_contracts(
+    request: Request,
+    query: Annotated[ContractListQuery, Query()],
+    session: SessionDep,
+    settings: SettingsDep,
+    cursors: CursorCodecDep,
+) -> Response:
+    """Contracts matching every given filter, one page at a time.
+
+    Pages are keyset-paginated: pass `next_cursor` back as `cursor` with the same filters,
+    `sort` and `order` (another combination is refused with 422). Paging is stable while
+    contracts are added: no contract is returned twice and none that existed when paging
+    started is skipped. Rows without a value for the sort key come last in both orders.
+    """
+    digest = filters_digest(query.filter_fields())
+    after = _next_position(query, cursors, digest)
+    rows = await queries.list_contracts(session, query, after, query.limit + 1)
+    page_rows = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = page_rows[-1]
+        next_cursor = cursors.encode(
+            Cursor(
+                sort=query.sort,
+                order=query.order,
+                value=queries.sort_value_to_text(query.sort, last[query.sort]),
+                contract_id=last["contract_id"],
+                filters_digest=digest,
+            )
+        )
+    total = None
+    if query.count:
+        value, exact = await queries.count_contracts(session, query, settings.count_exact_threshold)
+        total = Total(value=value, kind="exact" if exact else "estimated")
+    page = ContractPage(
+        items=[ContractSummary.model_validate(row) for row in page_rows],
+        next_cursor=next_cursor,
+        total=total,
+    )
+    return cached_json(request, page, settings.cache_max_age_s)
+
+
+@router.get(
+    "/v1/contracts/{contract_id}",
+    tags=["contracts"],
+    summary="One contract with its items and bids",
+    response_model=ContractDetail,
+    responses={
+        200: _ok(
+            {
+                **_SUMMARY_EXAMPLE,
+                "items": [
+                    {
+                        "record_id": 3013297282,
+                        "type_id": 638,
+                        "quantity": 1,
+                        "is_included": True,
+                        "item_id": 1035740470913,
+                        "is_blueprint_copy": None,
+                        "material_efficiency": None,
+                        "time_efficiency": None,
+                        "runs": None,
+                    }
+                ],
+                "bids": [
+                    {
+                        "bid_id": 1234567,
+                        "amount": "160000000.00",
+                        "date_bid": "2025-01-02T05:00:00Z",
+                    }
+                ],
+            }
+        ),
+        304: _NOT_MODIFIED,
+        404: _error_example("not_found", "no contract 190319637"),
+        422: _INVALID,
+        503: _UNAVAILABLE,
+    },
+)
+async def get_contract(
+    request: Request,
+    contract_id: Annotated[int, Path(gt=0, le=MAX_ID, examples=[190319637])],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    found = await queries.get_contract(session, contract_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no contract {contract_id}")
+    detail = ContractDetail.model_validate(
+        {
+            **found.contract,
+            "items": [dict(item) for item in found.items],
+            "bids": [dict(bid) for bid in found.bids],
+        }
+    )
+    max_age = settings.gone_cache_max_age_s if detail.status == "gone" else settings.cache_max_age_s
+    return cached_json(request, detail, max_age)
+
+
+@router.get(
+    "/v1/regions",
+    tags=["freshness"],
+    summary="Regions and how fresh their data is",
+    response_model=RegionList,
+    responses={
+        200: _ok(
+            {
+                "regions": [
+                    {
+                        "region_id": 10000002,
+                        "last_sweep_at": "2025-01-03T09:00:12Z",
+                        "generation": "2025-01-03T08:58:41Z",
+                        "swept_contracts": 34012,
+                        "outstanding_contracts": 34010,
+                    }
+                ]
+            }
+        ),
+        304: _NOT_MODIFIED,
+        503: _UNAVAILABLE,
+    },
+)
+async def list_regions(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Every region that has been swept or has contracts: when its newest complete sweep was
+    applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
+    rows = await queries.region_freshness(session)
+    regions = RegionList(regions=[RegionFreshness.model_validate(row) for row in rows])
+    return cached_json(request, regions, settings.cache_max_age_s)
+
+
+@router.get(
+    "/v1/stats",
+    tags=["freshness"],
+    summary="Contract counts by status, region and type",
+    response_model=Stats,
+    responses={
+        200: _ok(
+            {
+                "by_status": [
+                    {"status": "outstanding", "contracts": 45012},
+                    {"status": "gone", "contracts": 120344},
+                ],
+                "by_region": [{"region_id": 10000002, "outstanding": 34010, "gone": 90211}],
+                "by_type": [{"type": "item_exchange", "outstanding": 38001, "gone": 100110}],
+            }
+        ),
+        304: _NOT_MODIFIED,
+        503: _UNAVAILABLE,
+    },
+)
+async def stats(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    rows = await queries.contract_stats(session)
+    body = Stats(
+        by_status=[
+            StatusCount(status=status, contracts=rows.by_status.get(status, 0))
+            for status in ("outstanding", "gone")
+        ],
+        by_region=[
+            RegionCount(
+                region_id=region_id,
+                outstanding=counts.get("outstanding", 0),
+                gone=counts.get("gone", 0),
+            )
+            for region_id, counts in sorted(rows.by_region.items())
+        ],
+        by_type=[
+            TypeCount(
+                type=contract_type,
+                outstanding=counts.get("outstanding", 0),
+                gone=counts.get("gone", 0),
+            )
+            for contract_type, counts in sorted(rows.by_type.items())
+        ],
+    )
+    return cached_json(request, body, settings.cache_max_age_s)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/healthz", tags=["health"], summary="The process is alive")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="The database answers",
+    response_model=HealthStatus,
+    responses={503: {"model": HealthStatus, "description": "The database does not answer."}},
+)
+async def readyz(state: StateDep) -> JSONResponse:
+    try:
+        async with asyncio.timeout(state.settings.readiness_timeout_s):
+            async with state.sessions() as session:
+                await queries.ping(session)
+    except Exception as error:  # any failure means "not ready"; the reason is logged
+        log.warning("not ready", error=repr(error))
+        return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)
+    return JSONResponse({"status": "ok"}, headers=_NO_STORE)

@@ -1,0 +1,85 @@
+"""Settings of the read-side HTTP API (``HANGAR_API_*`` and a few ``HANGAR_*`` fields).
+
+``cursor_secret`` is the HMAC key that signs pagination cursors. Its default is random per
+process: cursors then stop working when the process restarts and are not shared by several
+replicas behind one load balancer (a client gets a 422 and starts again from the first page).
+Set ``HANGAR_CURSOR_SECRET`` to one value for every replica to make cursors survive both.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from common.settings import HangarSettings
+
+
+def _random_secret() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(32))
+
+
+class ApiSettings(HangarSettings):
+    """Everything the API process reads from its environment."""
+
+    api_host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    cursor_secret: SecretStr = Field(
+        default_factory=_random_secret,
+        min_length=16,
+        description=(
+            "HMAC key of pagination cursors. Default: random per process (cursors do not "
+            "survive a restart and are not shared between replicas): set it in production."
+        ),
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, comma-separated in the environment; empty: none.",
+    )
+    statement_timeout_ms: int = Field(
+        5000, ge=1, le=600_000, description="PostgreSQL statement_timeout of every API session."
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Timeout of one new database connection."
+    )
+    readiness_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="How long /readyz waits for the database."
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Database connections kept open.")
+    db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections under load.")
+    db_pool_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="How long a request waits for a free connection."
+    )
+    count_exact_threshold: int = Field(
+        10_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "count=true counts exactly up to this many rows and returns the planner's "
+            "estimate above it."
+        ),
+    )
+    cache_max_age_s: int = Field(
+        30,
+        ge=0,
+        le=86_400,
+        description="Cache-Control max-age of data that can still change (lists, stats).",
+    )
+    gone_cache_max_age_s: int = Field(
+        3600,
+        ge=0,
+        le=604_800,
+        description="Cache-Control max-age of a gone contract, whose data no longer changes.",
+    )
+    gzip_minimum_size: int = Field(
+        1024, ge=0, description="Responses at least this large are gzip-compressed."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

@@ -1,0 +1,205 @@
+"""One cycle of one region: sweep, enrich what is new, publish, refresh auction bids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from common.esi_models import TYPES_WITH_ITEMS, EsiBid, EsiContract, EsiItem
+from common.messages import AuctionBids, BidsBatch, ContractsBatch, ContractWithItems, RegionSweep
+from services.fetcher import metrics
+from services.fetcher.discovery import InconsistentSweepError, Sweep, sweep_region
+from services.fetcher.enrichment import EmptyItemsError, fetch_bids, fetch_items
+from services.fetcher.esi_client import EsiClient, EsiError
+from services.fetcher.publisher import Publisher
+from services.fetcher.settings import FetcherSettings
+from services.fetcher.state import FetcherState
+
+log = logging.getLogger(__name__)
+
+BIDS_CACHE_SECONDS = 300.0
+
+
+@dataclass
+class CycleReport:
+    region_id: int
+    degraded: bool = False
+    generation: datetime | None = None
+    pages: int = 0
+    listed: int = 0
+    published: int = 0
+    gone_before_enrichment: int = 0
+    failed: int = 0
+    bids_published: int = 0
+    fresh_for: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class RegionCycle:
+    def __init__(
+        self, settings: FetcherSettings, esi: EsiClient, state: FetcherState, publisher: Publisher
+    ) -> None:
+        self._settings = settings
+        self._esi = esi
+        self._state = state
+        self._publisher = publisher
+        self._enrichment_slots = asyncio.Semaphore(settings.enrichment_concurrency)
+
+    async def run(self, region_id: int) -> CycleReport:
+        report = CycleReport(region_id)
+        started = time.perf_counter()
+        sweep = await self._consistent_sweep(region_id, report)
+        if sweep is None:
+            metrics.SWEEPS_DEGRADED.labels(str(region_id)).inc()
+            return report
+        report.generation, report.pages, report.fresh_for = (
+            sweep.generation,
+            len(sweep.pages),
+            sweep.fresh_for,
+        )
+        contract_ids = sweep.contract_ids()
+        report.listed = len(contract_ids)
+        await self._publish_new(sweep, contract_ids, report)
+        await self._publisher.sweep(
+            RegionSweep(
+                region_id=region_id,
+                generation=sweep.generation,
+                swept_at=sweep.swept_at,
+                pages=len(sweep.pages),
+                contract_ids=contract_ids,
+            )
+        )
+        metrics.SWEEP_SECONDS.labels(str(region_id)).observe(time.perf_counter() - started)
+        metrics.SWEEP_AGE.labels(str(region_id)).set(sweep.generation.timestamp())
+        await self._refresh_bids(sweep, report)
+        log.info(
+            "region cycle done",
+            extra={"region": region_id, "generation": sweep.generation.isoformat(), "pages": report.pages,
+                   "listed": report.listed, "published": report.published, "failed": report.failed},
+        )  # fmt: skip
+        return report
+
+    async def _consistent_sweep(self, region_id: int, report: CycleReport) -> Sweep | None:
+        for attempt in range(self._settings.max_resweeps + 1):
+            try:
+                return await sweep_region(self._esi, self._state, region_id)
+            except InconsistentSweepError as error:
+                report.problems.append(str(error))
+                log.warning(
+                    "inconsistent sweep, sweeping again",
+                    extra={"region": region_id, "attempt": attempt + 1, "error": str(error)},
+                )
+            except EsiError as error:
+                report.problems.append(str(error))
+                log.warning("sweep failed", extra={"region": region_id, "error": str(error)})
+                break
+        report.degraded = True
+        log.error(
+            "region degraded: no consistent sweep",
+            extra={"region": region_id, "problems": report.problems[-3:]},
+        )
+        return None
+
+    async def _publish_new(
+        self, sweep: Sweep, contract_ids: list[int], report: CycleReport
+    ) -> None:
+        unknown = set(await self._state.unknown_contracts(contract_ids))
+        unknown -= await self._state.poisoned(sorted(unknown))
+        if not unknown:
+            return
+        metrics.ENRICHMENT_QUEUE.inc(len(unknown))
+        for page in sweep.pages:
+            new = [c for c in page.contracts if c.contract_id in unknown]
+            unknown.difference_update(c.contract_id for c in new)
+            if not new:
+                continue
+            enriched = await asyncio.gather(*(self._enrich(c, report) for c in new))
+            ready = [c for c in enriched if c is not None]
+            if not ready:
+                continue
+            batch = ContractsBatch(
+                region_id=sweep.region_id,
+                fetched_at=datetime.now(UTC),
+                source=page.source,
+                contracts=ready,
+            )
+            for published in await self._publisher.contracts(batch):
+                await self._state.mark_known(c.contract_id for c in published.contracts)
+                report.published += len(published.contracts)
+            await self._state.clear_failures(c.contract_id for c in ready)
+
+    async def _enrich(self, contract: EsiContract, report: CycleReport) -> ContractWithItems | None:
+        try:
+            items: list[EsiItem] = []
+            if contract.type in TYPES_WITH_ITEMS:
+                async with self._enrichment_slots:
+                    fetched = await fetch_items(self._esi, contract.contract_id)
+                if fetched is None:
+                    report.gone_before_enrichment += 1
+                    return None
+                items = fetched
+            return ContractWithItems(**contract.model_dump(), items=items)
+        except (EsiError, EmptyItemsError) as error:
+            report.failed += 1
+            failures = await self._state.record_failure(contract.contract_id)
+            if failures >= self._settings.poison_after:
+                await self._state.mark_poisoned(contract.contract_id)
+                metrics.POISONED.inc()
+                log.error(
+                    "contract poisoned: enrichment keeps failing",
+                    extra={"contract_id": contract.contract_id, "error": str(error)},
+                )
+            else:
+                log.warning(
+                    "enrichment failed",
+                    extra={
+                        "contract_id": contract.contract_id,
+                        "failures": failures,
+                        "error": str(error),
+                    },
+                )
+            return None
+        finally:
+            metrics.ENRICHMENT_QUEUE.dec()
+
+    async def _refresh_bids(self, sweep: Sweep, report: CycleReport) -> None:
+        auctions = sorted(
+            {c.contract_id for page in sweep.pages for c in page.contracts if c.type == "auction"}
+        )
+        auctions = [
+            a for a in auctions if a not in set(await self._state.unknown_contracts(auctions))
+        ]
+        due = [a for a in auctions if await self._state.bids_due(a)]
+        if not due:
+            return
+        published = await self._state.published_bids(due)
+        fetched = await asyncio.gather(*(self._bids_of(a) for a in due))
+        changed: list[AuctionBids] = []
+        for contract_id, bids in zip(due, fetched, strict=True):
+            if bids is None:
+                continue
+            new = [b for b in bids if b.bid_id not in published[contract_id]]
+            if new:
+                changed.append(AuctionBids(contract_id=contract_id, bids=new))
+        if not changed:
+            return
+        await self._publisher.bids(
+            BidsBatch(region_id=sweep.region_id, fetched_at=datetime.now(UTC), auctions=changed)
+        )
+        await self._state.store_published_bids(
+            {a.contract_id: published[a.contract_id] | {b.bid_id for b in a.bids} for a in changed}
+        )
+        report.bids_published += sum(len(a.bids) for a in changed)
+
+    async def _bids_of(self, contract_id: int) -> list[EsiBid] | None:
+        try:
+            async with self._enrichment_slots:
+                bids, fresh_for = await fetch_bids(self._esi, contract_id)
+        except EsiError as error:
+            log.warning("bids failed", extra={"contract_id": contract_id, "error": str(error)})
+            return None
+        await self._state.bids_fresh_for(contract_id, fresh_for or BIDS_CACHE_SECONDS)
+        return bids

@@ -1,0 +1,54 @@
+"""Rebuilding the set of already-published contracts from the stream after a Redis loss,
+so that a restart never re-fetches the items of the whole universe.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NotFoundError
+
+from common.subjects import Subjects
+from services.fetcher.state import FetcherState
+
+log = logging.getLogger(__name__)
+
+
+async def rebuild_known_contracts(
+    js: JetStreamContext, subjects: Subjects, state: FetcherState
+) -> int:
+    """Read every retained contracts batch and mark its contracts known; returns how many."""
+    try:
+        info = await js.stream_info(subjects.stream)
+    except NotFoundError:
+        await state.mark_known_complete(0)
+        return 0
+    last_sequence = info.state.last_seq
+    known = 0
+    if info.state.messages:
+        subscription = await js.subscribe(
+            subjects.all_contracts, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        try:
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=5)
+                except NatsTimeoutError:
+                    break  # the stream holds no (more) contracts batches
+                ids = [c["contract_id"] for c in orjson.loads(message.data).get("contracts", [])]
+                await state.mark_known(ids)
+                known += len(ids)
+                if (
+                    message.metadata.num_pending == 0
+                    or message.metadata.sequence.stream >= last_sequence
+                ):
+                    break
+        finally:
+            await subscription.unsubscribe()
+    await state.mark_known_complete(last_sequence)
+    log.info("known contracts rebuilt from the stream", extra={"contracts": known})
+    return known

@@ -1,0 +1,148 @@
+"""The fetcher process: resources built and closed here; one scheduler task per region."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import nats
+import redis.asyncio as aioredis
+from nats.aio.client import Client
+
+from common.esi_models import region_list
+from common.ops_server import OpsServer
+from common.stream import ensure_streams
+from common.subjects import Subjects
+from services.fetcher.cycle import CycleReport, RegionCycle
+from services.fetcher.esi_client import EsiClient, UnexpectedEsiStatusError, build_http_client
+from services.fetcher.governor import Governor, Priority
+from services.fetcher.known_contracts import rebuild_known_contracts
+from services.fetcher.publisher import Publisher
+from services.fetcher.settings import FetcherSettings
+from services.fetcher.state import FetcherState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FetcherResources:
+    settings: FetcherSettings
+    esi: EsiClient
+    state: FetcherState
+    nats: Client
+    cycle: RegionCycle
+
+
+@asynccontextmanager
+async def fetcher_resources(
+    settings: FetcherSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[FetcherResources]:
+    subjects = Subjects(settings.name_prefix)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(build_http_client(settings, transport))
+        redis_pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=32, timeout=30
+        )
+        stack.push_async_callback(redis_pool.aclose)
+        redis_client = aioredis.Redis(connection_pool=redis_pool)
+        nats_client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
+        stack.push_async_callback(nats_client.drain)
+        js = nats_client.jetstream()
+        await ensure_streams(js, subjects)
+        esi = EsiClient(
+            http, Governor(settings.max_in_flight, settings.error_limit_floor), settings
+        )
+        state = FetcherState(redis_client, settings.name_prefix)
+        publisher = Publisher(js, subjects, min(settings.max_batch_bytes, nats_client.max_payload))
+        yield FetcherResources(
+            settings, esi, state, nats_client, RegionCycle(settings, esi, state, publisher)
+        )
+
+
+async def resolve_regions(resources: FetcherResources) -> list[int]:
+    if resources.settings.regions:
+        return list(resources.settings.regions)
+    response, regions = await resources.esi.get_json(
+        "regions", "/universe/regions", region_list.validate_json, priority=Priority.DISCOVERY
+    )
+    if regions is None:
+        raise UnexpectedEsiStatusError(f"GET /universe/regions: HTTP {response.status}")
+    return sorted(regions)
+
+
+async def ensure_known_contracts(resources: FetcherResources) -> None:
+    if not await resources.state.known_is_complete():
+        subjects = Subjects(resources.settings.name_prefix)
+        await rebuild_known_contracts(resources.nats.jetstream(), subjects, resources.state)
+
+
+async def run_once(resources: FetcherResources) -> list[CycleReport]:
+    """Sweep every region now (conditional requests still apply), enrich, refresh bids."""
+    await ensure_known_contracts(resources)
+    regions = await resolve_regions(resources)
+    return list(await asyncio.gather(*(resources.cycle.run(region) for region in regions)))
+
+
+async def _region_loop(resources: FetcherResources, region_id: int) -> None:
+    settings = resources.settings
+    failures = 0
+    while True:
+        try:
+            await ensure_known_contracts(resources)
+            report = await resources.cycle.run(region_id)
+        except Exception:
+            log.exception("region cycle crashed", extra={"region": region_id})
+            report = CycleReport(region_id, degraded=True)
+        if report.degraded:
+            failures += 1
+            delay = min(
+                settings.backoff_max_seconds * 5, settings.backoff_base_seconds * 2**failures
+            )
+        else:
+            failures = 0
+            delay = (
+                report.fresh_for if report.fresh_for is not None else settings.default_cache_seconds
+            )
+        await asyncio.sleep(delay + random.uniform(0, settings.expiry_jitter_seconds))
+
+
+async def serve(settings: FetcherSettings, *, once: bool = False) -> int:
+    """Run the fetcher; with ``once``, one full cycle. Returns the exit code."""
+    ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=lambda: True)
+    if settings.metrics_port:
+        await ops.start()
+    try:
+        async with fetcher_resources(settings) as resources:
+            if once:
+                reports = await run_once(resources)
+                degraded = [r.region_id for r in reports if r.degraded]
+                if degraded:
+                    log.error("regions degraded in this cycle", extra={"regions": degraded})
+                return 1 if degraded else 0
+            regions = await resolve_regions(resources)
+            log.info("fetcher following regions", extra={"regions": len(regions)})
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            tasks = [
+                asyncio.create_task(_region_loop(resources, r), name=f"region-{r}") for r in regions
+            ]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return 0
+    finally:
+        await ops.close()
+
+
+def run(settings: FetcherSettings, *, once: bool = False) -> int:
+    return asyncio.run(serve(settings, once=once))

@@ -1,0 +1,117 @@
+"""The whole pipeline as separate OS processes on real servers:
+ESI simulator → ``hangar-bay fetcher --once`` → JetStream → ``hangar-bay persister --until-idle``
+→ PostgreSQL → the API, which must return exactly the simulator's contracts with exactly
+their items — after the first cycle and again after churn.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from common.embedded_servers import free_port, wait_for_port
+from common.settings import HangarSettings
+from services.api.app import create_app
+from services.api.settings import ApiSettings
+
+pytestmark = pytest.mark.e2e
+
+REGIONS = "10000002:2000,10000043:800,10000032:500"
+CLI = [sys.executable, "-m", "services.cli"]
+
+
+@pytest.fixture
+def simulator() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "esi-sim", "--port", str(port), "--regions", REGIONS, "--no-auto-advance",
+         "--big-contracts", "1", "--seed", "11"],
+    )  # fmt: skip
+    try:
+        wait_for_port(port, process, "esi-sim", timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _run(command: str, *args: str, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [*CLI, command, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, f"{command} failed:\n{result.stderr[-4000:]}"
+
+
+def _environment(settings: HangarSettings, esi_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HANGAR_DATABASE_URL": settings.database_url,
+        "HANGAR_NATS_URL": settings.nats_url,
+        "HANGAR_REDIS_URL": settings.redis_url,
+        "HANGAR_NAME_PREFIX": settings.name_prefix,
+        "HANGAR_ESI_BASE_URL": esi_url,
+        "HANGAR_REGIONS": ",".join(part.split(":")[0] for part in REGIONS.split(",")),
+        "HANGAR_LOG_JSON": "true",
+    }
+
+
+def _truth(esi_url: str) -> dict[int, dict[int, set[int]]]:
+    truth = httpx.get(f"{esi_url}/_sim/truth", timeout=30).json()
+    return {
+        int(region): {int(cid): set(c["items"]) for cid, c in contracts.items()}
+        for region, contracts in truth["regions"].items()
+    }
+
+
+async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, set[int]]]:
+    """region → contract → record ids, read only through the public API."""
+    view: dict[int, dict[int, set[int]]] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"status": status, "limit": 500, "sort": "date_issued", "order": "asc"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await api.get("/v1/contracts", params=params)).raise_for_status().json()
+        for summary in page["items"]:
+            detail = (await api.get(f"/v1/contracts/{summary['contract_id']}")).raise_for_status().json()
+            region = view.setdefault(summary["region_id"], {})
+            assert summary["contract_id"] not in region, "contract listed twice"
+            region[summary["contract_id"]] = {item["record_id"] for item in detail["items"]}
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return view
+
+
+async def test_pipeline_matches_the_simulator_across_churn(
+    settings: HangarSettings, simulator: str
+) -> None:
+    env = _environment(settings, simulator)
+    _run("fetcher", "--once", env=env)
+    _run("persister", "--until-idle", env=env)
+    first = _truth(simulator)
+    assert sum(len(c) for c in first.values()) == 3300
+    assert max(len(items) for region in first.values() for items in region.values()) > 1000
+
+    app = create_app(ApiSettings(database_url=settings.database_url))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as api:
+        assert await _api_view(api, "outstanding") == first
+
+        httpx.post(f"{simulator}/_sim/advance", timeout=30).raise_for_status()
+        _run("fetcher", "--once", env=env)
+        _run("persister", "--until-idle", env=env)
+        second = _truth(simulator)
+        assert await _api_view(api, "outstanding") == second
+
+        listed_now = {cid for region in second.values() for cid in region}
+        delisted = {cid for region in first.values() for cid in region} - listed_now
+        assert delisted
+        gone = await _api_view(api, "gone")
+        assert {cid for region in gone.values() for cid in region} == delisted

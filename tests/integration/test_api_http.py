@@ -1,0 +1,311 @@
+"""HTTP behaviour: caching, validation, health, failure modes, metrics, gzip, CORS, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from common.db import asyncpg_dsn
+from common.embedded_servers import free_port
+from services.api.app import create_app
+from services.api.dependencies import ApiState
+from tests.integration.test_api_support import (
+    api_client,
+    api_settings,
+    contract,
+    item,
+    seed,
+)
+
+# --- conditional requests -----------------------------------------------------------------
+
+
+async def test_if_none_match_gives_304_until_the_data_changes(database_url: str) -> None:
+    await seed(database_url, [contract(1), contract(2)])
+    async with api_client(api_settings(database_url, cache_max_age_s=15)) as client:
+        first = await client.get("/v1/contracts")
+        etag = first.headers["etag"]
+        assert etag.startswith('W/"')
+        assert first.headers["cache-control"] == "public, max-age=15, stale-while-revalidate=15"
+
+        unchanged = await client.get("/v1/contracts", headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304
+        assert unchanged.content == b""
+        assert unchanged.headers["etag"] == etag
+        assert unchanged.headers["cache-control"] == first.headers["cache-control"]
+
+        in_a_list = await client.get(
+            "/v1/contracts", headers={"If-None-Match": f'"other", {etag.removeprefix("W/")}'}
+        )
+        assert in_a_list.status_code == 304
+        other_query = await client.get(
+            "/v1/contracts", params={"limit": 1}, headers={"If-None-Match": etag}
+        )
+        assert other_query.status_code == 200
+
+        await seed(database_url, [contract(3)])
+        changed = await client.get("/v1/contracts", headers={"If-None-Match": etag})
+        assert changed.status_code == 200
+        assert changed.headers["etag"] != etag
+        assert [row["contract_id"] for row in changed.json()["items"]] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("path", ["/v1/contracts/1", "/v1/regions", "/v1/stats"])
+async def test_every_data_endpoint_revalidates(database_url: str, path: str) -> None:
+    await seed(database_url, [contract(1)], [item(1, 1, 34)])
+    async with api_client(api_settings(database_url)) as client:
+        first = await client.get(path)
+        again = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        star = await client.get(path, headers={"If-None-Match": "*"})
+        stale = await client.get(path, headers={"If-None-Match": 'W/"0123"'})
+    assert first.status_code == 200
+    assert "max-age=30" in first.headers["cache-control"]
+    assert (again.status_code, star.status_code, stale.status_code) == (304, 304, 200)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+TOO_BIG = 2**63
+
+
+@pytest.mark.parametrize(
+    ("params", "location"),
+    [
+        ({"limit": 0}, ["query", "limit"]),
+        ({"limit": 501}, ["query", "limit"]),
+        ({"limit": "many"}, ["query", "limit"]),
+        ({"region_id": 0}, ["query", "region_id", 0]),
+        ({"region_id": -5}, ["query", "region_id", 0]),
+        ({"region_id": TOO_BIG}, ["query", "region_id", 0]),
+        ({"region_id": [1, "x"]}, ["query", "region_id", 1]),
+        ({"region_id": list(range(1, 102))}, ["query", "region_id"]),
+        ({"contains_type_id": list(range(1, 102))}, ["query", "contains_type_id"]),
+        ({"type": "Item Exchange"}, ["query", "type", 0]),
+        ({"status": "expired"}, ["query", "status"]),
+        ({"sort": "title"}, ["query", "sort"]),
+        ({"order": "up"}, ["query", "order"]),
+        ({"min_price": "-1"}, ["query", "min_price"]),
+        ({"max_price": "NaN"}, ["query", "max_price"]),
+        ({"min_volume": "inf"}, ["query", "min_volume"]),
+        ({"min_price": "10", "max_price": "5"}, ["query"]),
+        ({"min_volume": 3, "max_volume": 1}, ["query"]),
+        (
+            {"issued_after": "2025-02-01T00:00:00Z", "issued_before": "2025-01-01T00:00:00Z"},
+            ["query"],
+        ),
+        ({"expires_after": "yesterday"}, ["query", "expires_after"]),
+        ({"issuer_id": TOO_BIG}, ["query", "issuer_id"]),
+        ({"start_location_id": 0}, ["query", "start_location_id"]),
+        ({"title": ""}, ["query", "title"]),
+        ({"title": "x" * 101}, ["query", "title"]),
+        ({"cursor": "x" * 1025}, ["query", "cursor"]),
+        ({"include_requested": "maybe"}, ["query", "include_requested"]),
+        ({"regionid": 10000002}, ["query", "regionid"]),
+    ],
+)
+async def test_invalid_list_parameters_are_422_with_details(
+    database_url: str, params: dict[str, Any], location: list[Any]
+) -> None:
+    async with api_client(api_settings(database_url)) as client:
+        response = await client.get("/v1/contracts", params=params)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert location in [detail["location"] for detail in error["details"]]
+    assert all("input" not in detail for detail in error["details"])
+
+
+@pytest.mark.parametrize("contract_id", ["0", "-1", str(2**63), "abc", "1.5"])
+async def test_invalid_contract_ids_are_422(database_url: str, contract_id: str) -> None:
+    async with api_client(api_settings(database_url)) as client:
+        response = await client.get(f"/v1/contracts/{contract_id}")
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["location"] == ["path", "contract_id"]
+
+
+async def test_the_largest_64_bit_id_is_valid(database_url: str) -> None:
+    await seed(database_url, [contract(2**63 - 1, issuer_id=2**63 - 1)])
+    async with api_client(api_settings(database_url)) as client:
+        by_id = await client.get(f"/v1/contracts/{2**63 - 1}")
+        by_issuer = await client.get("/v1/contracts", params={"issuer_id": 2**63 - 1})
+    assert by_id.json()["contract_id"] == 2**63 - 1
+    assert [row["contract_id"] for row in by_issuer.json()["items"]] == [2**63 - 1]
+
+
+# --- health and failures ------------------------------------------------------------------
+
+
+def _dead_database_url() -> str:
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+
+
+async def test_readyz_checks_the_database(database_url: str) -> None:
+    async with api_client(api_settings(database_url)) as client:
+        ready = await client.get("/readyz")
+        alive = await client.get("/healthz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+    assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
+
+
+async def test_a_dead_database_is_503_but_the_process_stays_alive() -> None:
+    async with api_client(api_settings(_dead_database_url(), connect_timeout_s=2)) as client:
+        ready = await client.get("/readyz")
+        alive = await client.get("/healthz")
+        listing = await client.get("/v1/contracts")
+        metrics = await client.get("/metrics")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable"}
+    assert alive.status_code == 200
+    assert listing.status_code == 503
+    assert listing.json()["error"]["code"] == "database_unavailable"
+    assert listing.headers["retry-after"] == "5"
+    assert "127.0.0.1" not in listing.text
+    assert 'hangar_api_database_errors_total{kind="database_unavailable"} 1.0' in metrics.text
+
+
+async def test_the_statement_timeout_gives_503(database_url: str) -> None:
+    await seed(database_url, [contract(1)])
+    blocker = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+        settings = api_settings(database_url, statement_timeout_ms=300)
+        async with api_client(settings) as client:
+            response = await asyncio.wait_for(client.get("/v1/contracts"), timeout=30)
+            metrics = await client.get("/metrics")
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "query_timeout"
+    assert 'hangar_api_database_errors_total{kind="query_timeout"} 1.0' in metrics.text
+
+
+async def test_unexpected_errors_are_a_generic_500(database_url: str) -> None:
+    await seed(database_url, [contract(1)])
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await admin.execute("DROP TABLE contract_bids")  # the schema drifted under the API
+    finally:
+        await admin.close()
+    async with api_client(api_settings(database_url)) as client:
+        response = await client.get("/v1/contracts/1")
+        still_serving = await client.get("/v1/contracts")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal server error", "details": []}
+    }
+    assert still_serving.status_code == 200
+
+
+async def test_sessions_are_read_only(database_url: str) -> None:
+    """Defence in depth: even a bug could not write through the API's connections."""
+    app = create_app(api_settings(database_url))
+    async with app.router.lifespan_context(app):
+        state = app.state.api
+        assert isinstance(state, ApiState)
+        async with state.sessions() as session:
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await session.execute(text("CREATE TABLE nope (id int)"))
+
+
+# --- metrics, gzip, CORS, OpenAPI ---------------------------------------------------------
+
+
+async def test_metrics_record_latency_by_route_template_and_status(database_url: str) -> None:
+    await seed(database_url, [contract(1)])
+    async with api_client(api_settings(database_url)) as client:
+        await client.get("/v1/contracts/1")
+        await client.get("/v1/contracts/2")
+        await client.get("/v1/contracts/3")
+        await client.get("/no/such/route")
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    labels = 'method="GET",route="/v1/contracts/{contract_id}"'
+    assert f'hangar_api_request_duration_seconds_count{{{labels},status="200"}} 1.0' in text
+    assert f'hangar_api_request_duration_seconds_count{{{labels},status="404"}} 2.0' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/v1/contracts/2" not in text
+
+
+async def test_large_responses_are_gzipped(database_url: str) -> None:
+    await seed(database_url, [contract(contract_id) for contract_id in range(1, 41)])
+    async with api_client(api_settings(database_url)) as client:
+        large = await client.get("/v1/contracts", headers={"Accept-Encoding": "gzip"})
+        small = await client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert large.headers["content-encoding"] == "gzip"
+    assert len(large.json()["items"]) == 40
+    assert "content-encoding" not in small.headers
+
+
+async def test_cors_is_off_by_default_and_configurable(database_url: str) -> None:
+    origin = {"Origin": "https://tools.example.org"}
+    async with api_client(api_settings(database_url)) as client:
+        closed = await client.get("/healthz", headers=origin)
+    settings = api_settings(database_url, cors_origins=["https://tools.example.org"])
+    async with api_client(settings) as client:
+        allowed = await client.get("/healthz", headers=origin)
+        other = await client.get("/healthz", headers={"Origin": "https://evil.example.com"})
+        preflight = await client.options(
+            "/v1/contracts",
+            headers={**origin, "Access-Control-Request-Method": "GET"},
+        )
+    assert "access-control-allow-origin" not in closed.headers
+    assert allowed.headers["access-control-allow-origin"] == "https://tools.example.org"
+    assert "access-control-allow-origin" not in other.headers
+    assert preflight.status_code == 200
+    assert "ETag" in allowed.headers["access-control-expose-headers"]
+
+
+async def test_openapi_documents_every_parameter_and_error(database_url: str) -> None:
+    async with api_client(api_settings(database_url)) as client:
+        document = (await client.get("/openapi.json")).json()
+    listing = document["paths"]["/v1/contracts"]["get"]
+    names = {parameter["name"] for parameter in listing["parameters"]}
+    assert names >= {
+        "region_id",
+        "type",
+        "status",
+        "min_price",
+        "max_price",
+        "min_reward",
+        "max_reward",
+        "min_collateral",
+        "max_collateral",
+        "min_volume",
+        "max_volume",
+        "issued_after",
+        "issued_before",
+        "expires_after",
+        "expires_before",
+        "start_location_id",
+        "end_location_id",
+        "issuer_id",
+        "issuer_corporation_id",
+        "contains_type_id",
+        "include_requested",
+        "title",
+        "sort",
+        "order",
+        "limit",
+        "cursor",
+        "count",
+    }
+    assert all(parameter.get("description") for parameter in listing["parameters"])
+    assert {"200", "304", "422", "503"} <= set(listing["responses"])
+    assert listing["responses"]["200"]["content"]["application/json"]["example"]["items"]
+    detail = document["paths"]["/v1/contracts/{contract_id}"]["get"]
+    assert "404" in detail["responses"]
+    assert {"/v1/regions", "/v1/stats", "/healthz", "/readyz"} <= set(document["paths"])
+    money = document["components"]["schemas"]["ContractSummary"]["properties"]["price"]
+    assert {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1500000.00"]} in money[
+        "anyOf"
+    ]
