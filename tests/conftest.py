@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,9 +25,16 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
-    with test_servers(tmp_path_factory.mktemp("servers")) as urls:
-        yield urls
+def servers() -> Iterator[ServerUrls]:
+    # Not under pytest's tmp_path: concurrent pytest runs prune each other's numbered
+    # directories there, and embedded PostgreSQL runs as another user when started by root.
+    work_dir = Path(tempfile.mkdtemp(prefix="hangar-bay-test-"))
+    work_dir.chmod(0o755)
+    try:
+        with test_servers(work_dir) as urls:
+            yield urls
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 async def _admin(servers: ServerUrls) -> asyncpg.Connection:

@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from common.db import create_engine
 from services.api.cursor import CursorCodec
@@ -66,7 +65,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.state.api = ApiState(
             settings=settings,
             engine=engine,
-            sessions=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
             cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
         )
         try:
@@ -100,6 +98,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
             expose_headers=["ETag", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size)
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size, compresslevel=5)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.cursor import CursorCodec
 from services.api.settings import ApiSettings
@@ -19,11 +19,13 @@ class ApiState:
 
     settings: ApiSettings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
     cursors: CursorCodec
 
 
-def get_state(request: Request) -> ApiState:
+# Dependencies are coroutines: FastAPI would run plain functions in its thread pool.
+
+
+async def get_state(request: Request) -> ApiState:
     state = getattr(request.app.state, "api", None)
     if not isinstance(state, ApiState):
         raise RuntimeError("the API's lifespan has not started")
@@ -33,20 +35,21 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> ApiSettings:
+async def get_settings(state: StateDep) -> ApiSettings:
     return state.settings
 
 
-def get_cursor_codec(state: StateDep) -> CursorCodec:
+async def get_cursor_codec(state: StateDep) -> CursorCodec:
     return state.cursors
 
 
-async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; it only reads, and closing it rolls its transaction back."""
-    async with state.sessions() as session:
-        yield session
+async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
+    """The request's database session: one Core connection, in one read-only transaction that
+    is rolled back when the request ends (the API never writes)."""
+    async with state.engine.connect() as connection:
+        yield connection
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncConnection, Depends(get_session)]
 CursorCodecDep = Annotated[CursorCodec, Depends(get_cursor_codec)]

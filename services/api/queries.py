@@ -1,7 +1,8 @@
 """The query service: every SQL statement of the read side, as SQLAlchemy Core expressions.
 
 User input only ever reaches PostgreSQL as bound parameters. Functions take the caller's
-session and never commit (the API only reads; its sessions are read-only anyway).
+connection and never commit (the API only reads; its transactions are read-only anyway).
+Statements use the tables' Core columns, so no ORM machinery runs per request.
 
 Keyset pagination. Rows are ordered by ``(sort column, contract_id)`` in the asked direction,
 rows without a sort value (NULL price, reward or volume) last in both directions. To let every
@@ -33,9 +34,8 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -50,48 +50,53 @@ from common.db import (
 )
 from services.api.schemas import ContractListQuery, SortKey
 
+contracts: Final = Contract.__table__
+items: Final = ContractItem.__table__
+bids: Final = ContractBid.__table__
+sweeps: Final = RegionSweepState.__table__
+
 SUMMARY_COLUMNS: Final = (
-    Contract.contract_id,
-    Contract.region_id,
-    Contract.type,
-    Contract.status,
-    Contract.issuer_id,
-    Contract.issuer_corporation_id,
-    Contract.for_corporation,
-    Contract.date_issued,
-    Contract.date_expired,
-    Contract.days_to_complete,
-    Contract.price,
-    Contract.reward,
-    Contract.collateral,
-    Contract.buyout,
-    Contract.volume,
-    Contract.start_location_id,
-    Contract.end_location_id,
-    Contract.title,
-    Contract.first_seen_at,
-    Contract.last_seen_at,
-    Contract.gone_at,
+    contracts.c.contract_id,
+    contracts.c.region_id,
+    contracts.c.type,
+    contracts.c.status,
+    contracts.c.issuer_id,
+    contracts.c.issuer_corporation_id,
+    contracts.c.for_corporation,
+    contracts.c.date_issued,
+    contracts.c.date_expired,
+    contracts.c.days_to_complete,
+    contracts.c.price,
+    contracts.c.reward,
+    contracts.c.collateral,
+    contracts.c.buyout,
+    contracts.c.volume,
+    contracts.c.start_location_id,
+    contracts.c.end_location_id,
+    contracts.c.title,
+    contracts.c.first_seen_at,
+    contracts.c.last_seen_at,
+    contracts.c.gone_at,
 )
 ITEM_COLUMNS: Final = (
-    ContractItem.record_id,
-    ContractItem.type_id,
-    ContractItem.quantity,
-    ContractItem.is_included,
-    ContractItem.item_id,
-    ContractItem.is_blueprint_copy,
-    ContractItem.material_efficiency,
-    ContractItem.time_efficiency,
-    ContractItem.runs,
+    items.c.record_id,
+    items.c.type_id,
+    items.c.quantity,
+    items.c.is_included,
+    items.c.item_id,
+    items.c.is_blueprint_copy,
+    items.c.material_efficiency,
+    items.c.time_efficiency,
+    items.c.runs,
 )
-BID_COLUMNS: Final = (ContractBid.bid_id, ContractBid.amount, ContractBid.date_bid)
+BID_COLUMNS: Final = (bids.c.bid_id, bids.c.amount, bids.c.date_bid)
 
-SORT_COLUMNS: Final[Mapping[str, InstrumentedAttribute[Any]]] = {
-    "price": Contract.price,
-    "date_issued": Contract.date_issued,
-    "date_expired": Contract.date_expired,
-    "volume": Contract.volume,
-    "reward": Contract.reward,
+SORT_COLUMNS: Final[Mapping[str, ColumnElement[Any]]] = {
+    "price": contracts.c.price,
+    "date_issued": contracts.c.date_issued,
+    "date_expired": contracts.c.date_expired,
+    "volume": contracts.c.volume,
+    "reward": contracts.c.reward,
 }
 NULLABLE_SORTS: Final = frozenset({"price", "volume", "reward"})
 
@@ -157,54 +162,54 @@ def filter_conditions(query: ContractListQuery, *, with_status: bool) -> list[Co
     """The WHERE conditions of the filters (``status`` only when ``with_status``)."""
     conditions: list[ColumnElement[bool]] = []
     if with_status and query.status != "all":
-        conditions.append(Contract.status == query.status)
+        conditions.append(contracts.c.status == query.status)
     if len(query.region_id) == 1:
-        conditions.append(Contract.region_id == query.region_id[0])
+        conditions.append(contracts.c.region_id == query.region_id[0])
     elif query.region_id:
-        conditions.append(Contract.region_id.in_(query.region_id))
+        conditions.append(contracts.c.region_id.in_(query.region_id))
     if len(query.type) == 1:
-        conditions.append(Contract.type == query.type[0])
+        conditions.append(contracts.c.type == query.type[0])
     elif query.type:
-        conditions.append(Contract.type.in_(query.type))
-    ranges: Sequence[tuple[InstrumentedAttribute[Any], object, object]] = (
-        (Contract.price, query.min_price, query.max_price),
-        (Contract.reward, query.min_reward, query.max_reward),
-        (Contract.collateral, query.min_collateral, query.max_collateral),
-        (Contract.volume, query.min_volume, query.max_volume),
+        conditions.append(contracts.c.type.in_(query.type))
+    ranges: Sequence[tuple[ColumnElement[Any], object, object]] = (
+        (contracts.c.price, query.min_price, query.max_price),
+        (contracts.c.reward, query.min_reward, query.max_reward),
+        (contracts.c.collateral, query.min_collateral, query.max_collateral),
+        (contracts.c.volume, query.min_volume, query.max_volume),
     )
     for column, low, high in ranges:
         if low is not None:
             conditions.append(column >= low)
         if high is not None:
             conditions.append(column <= high)
-    half_open: Sequence[tuple[InstrumentedAttribute[Any], datetime | None, datetime | None]] = (
-        (Contract.date_issued, query.issued_after, query.issued_before),
-        (Contract.date_expired, query.expires_after, query.expires_before),
+    half_open: Sequence[tuple[ColumnElement[Any], datetime | None, datetime | None]] = (
+        (contracts.c.date_issued, query.issued_after, query.issued_before),
+        (contracts.c.date_expired, query.expires_after, query.expires_before),
     )
     for column, after, before in half_open:
         if after is not None:
             conditions.append(column >= after)
         if before is not None:
             conditions.append(column < before)
-    equalities: Sequence[tuple[InstrumentedAttribute[Any], int | None]] = (
-        (Contract.start_location_id, query.start_location_id),
-        (Contract.end_location_id, query.end_location_id),
-        (Contract.issuer_id, query.issuer_id),
-        (Contract.issuer_corporation_id, query.issuer_corporation_id),
+    equalities: Sequence[tuple[ColumnElement[Any], int | None]] = (
+        (contracts.c.start_location_id, query.start_location_id),
+        (contracts.c.end_location_id, query.end_location_id),
+        (contracts.c.issuer_id, query.issuer_id),
+        (contracts.c.issuer_corporation_id, query.issuer_corporation_id),
     )
     for column, wanted in equalities:
         if wanted is not None:
             conditions.append(column == wanted)
     if query.contains_type_id:
         item_conditions: list[ColumnElement[bool]] = [
-            ContractItem.contract_id == Contract.contract_id,
-            ContractItem.type_id.in_(query.contains_type_id),
+            items.c.contract_id == contracts.c.contract_id,
+            items.c.type_id.in_(query.contains_type_id),
         ]
         if not query.include_requested:
-            item_conditions.append(ContractItem.is_included.is_(True))
-        conditions.append(exists(select(ContractItem.record_id).where(*item_conditions)))
+            item_conditions.append(items.c.is_included.is_(True))
+        conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
     if query.title is not None:
-        conditions.append(Contract.title.icontains(query.title, autoescape=True))
+        conditions.append(contracts.c.title.icontains(query.title, autoescape=True))
     return conditions
 
 
@@ -223,23 +228,23 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
     descending = query.order == "desc"
     nullable = query.sort in NULLABLE_SORTS
     order_by = (
-        (column.desc(), Contract.contract_id.desc())
+        (column.desc(), contracts.c.contract_id.desc())
         if descending
-        else (column.asc(), Contract.contract_id.asc())
+        else (column.asc(), contracts.c.contract_id.asc())
     )
     shared = filter_conditions(query, with_status=False)
     segments: list[AnySelect] = []
     for status in _statuses(query):
-        by_status = [Contract.status == status, *shared]
+        by_status = [contracts.c.status == status, *shared]
         if after is None or after.value is not None:
             conditions = list(by_status)
             if nullable:
                 conditions.append(column.is_not(None))
             if after is not None:
-                key = tuple_(column, Contract.contract_id)
+                key = tuple_(column, contracts.c.contract_id)
                 bound = tuple_(
                     literal(after.value, column.type),
-                    literal(after.contract_id, Contract.contract_id.type),
+                    literal(after.contract_id, contracts.c.contract_id.type),
                 )
                 conditions.append(key < bound if descending else key > bound)
             segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
@@ -247,9 +252,9 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
             conditions = [*by_status, column.is_(None)]
             if after is not None and after.value is None:
                 conditions.append(
-                    Contract.contract_id < after.contract_id
+                    contracts.c.contract_id < after.contract_id
                     if descending
-                    else Contract.contract_id > after.contract_id
+                    else contracts.c.contract_id > after.contract_id
                 )
             # Ordering the NULL rows by (column, contract_id) rather than contract_id alone
             # is the same order and matches the index, so no sort is needed.
@@ -258,7 +263,7 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
     if len(ordered) == 1:
         return ordered[0]
     merged = union_all(*ordered).subquery("page")
-    merged_column, merged_id = merged.c[column.key], merged.c.contract_id
+    merged_column, merged_id = merged.c[query.sort], merged.c.contract_id
     outer_order = (
         (merged_column.desc().nulls_last(), merged_id.desc())
         if descending
@@ -268,9 +273,9 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
 
 
 async def list_contracts(
-    session: AsyncSession, query: ContractListQuery, after: Keyset | None, limit: int
+    connection: AsyncConnection, query: ContractListQuery, after: Keyset | None, limit: int
 ) -> list[Row]:
-    result = await session.execute(list_statement(query, after, limit))
+    result = await connection.execute(list_statement(query, after, limit))
     return list(result.mappings().all())
 
 
@@ -291,9 +296,8 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
-async def explain(session: AsyncSession, statement: AnySelect) -> dict[str, Any]:
+async def explain(connection: AsyncConnection, statement: AnySelect) -> dict[str, Any]:
     """The planner's plan of ``statement`` (the top object of EXPLAIN's JSON)."""
-    connection = await session.connection()
     document = (await connection.execute(Explain(statement))).scalar_one()
     plans = json.loads(document) if isinstance(document, str) else document
     plan: dict[str, Any] = plans[0]
@@ -304,7 +308,7 @@ def capped_count_statement(query: ContractListQuery, exact_threshold: int) -> An
     """Counts the matching rows, but stops after ``exact_threshold + 1`` of them."""
     capped = (
         select(literal(1).label("one"))
-        .select_from(Contract)
+        .select_from(contracts)
         .where(*filter_conditions(query, with_status=True))
         .limit(exact_threshold + 1)
         .subquery("capped")
@@ -314,17 +318,19 @@ def capped_count_statement(query: ContractListQuery, exact_threshold: int) -> An
 
 def estimate_statement(query: ContractListQuery) -> AnySelect:
     """The statement whose EXPLAIN row estimate stands in for a large count."""
-    return select(Contract.contract_id).where(*filter_conditions(query, with_status=True))
+    return select(contracts.c.contract_id).where(*filter_conditions(query, with_status=True))
 
 
 async def count_contracts(
-    session: AsyncSession, query: ContractListQuery, exact_threshold: int
+    connection: AsyncConnection, query: ContractListQuery, exact_threshold: int
 ) -> tuple[int, bool]:
     """``(total, exact)``: counted up to ``exact_threshold`` rows, estimated above it."""
-    counted = (await session.execute(capped_count_statement(query, exact_threshold))).scalar_one()
+    counted = (
+        await connection.execute(capped_count_statement(query, exact_threshold))
+    ).scalar_one()
     if counted <= exact_threshold:
         return counted, True
-    plan = await explain(session, estimate_statement(query))
+    plan = await explain(connection, estimate_statement(query))
     estimate = int(plan["Plan"]["Plan Rows"])
     return max(estimate, exact_threshold + 1), False
 
@@ -339,35 +345,34 @@ class ContractWithParts:
     bids: list[Row]
 
 
-async def get_contract(session: AsyncSession, contract_id: int) -> ContractWithParts | None:
-    found = await session.execute(
-        select(*SUMMARY_COLUMNS).where(Contract.contract_id == contract_id)
+async def get_contract(connection: AsyncConnection, contract_id: int) -> ContractWithParts | None:
+    found = await connection.execute(
+        select(*SUMMARY_COLUMNS).where(contracts.c.contract_id == contract_id)
     )
     contract = found.mappings().first()
     if contract is None:
         return None
-    items = await session.execute(
-        select(*ITEM_COLUMNS)
-        .where(ContractItem.contract_id == contract_id)
-        .order_by(ContractItem.record_id)
+    item_rows = await connection.execute(
+        select(*ITEM_COLUMNS).where(items.c.contract_id == contract_id).order_by(items.c.record_id)
     )
-    bids = await session.execute(
+    bid_rows = await connection.execute(
         select(*BID_COLUMNS)
-        .where(ContractBid.contract_id == contract_id)
-        .order_by(ContractBid.amount.desc(), ContractBid.bid_id)
+        .where(bids.c.contract_id == contract_id)
+        .order_by(bids.c.amount.desc(), bids.c.bid_id)
     )
-    return ContractWithParts(contract, list(items.mappings().all()), list(bids.mappings().all()))
+    return ContractWithParts(
+        contract, list(item_rows.mappings().all()), list(bid_rows.mappings().all())
+    )
 
 
-async def region_freshness(session: AsyncSession) -> list[Row]:
+async def region_freshness(connection: AsyncConnection) -> list[Row]:
     """Every region with a sweep or a contract: its newest sweep and outstanding count."""
     outstanding = (
-        select(Contract.region_id, func.count().label("outstanding_contracts"))
-        .where(Contract.status == STATUS_OUTSTANDING)
-        .group_by(Contract.region_id)
+        select(contracts.c.region_id, func.count().label("outstanding_contracts"))
+        .where(contracts.c.status == STATUS_OUTSTANDING)
+        .group_by(contracts.c.region_id)
         .subquery("outstanding")
     )
-    sweeps = RegionSweepState.__table__
     region_id = func.coalesce(sweeps.c.region_id, outstanding.c.region_id).label("region_id")
     statement = (
         select(
@@ -382,7 +387,7 @@ async def region_freshness(session: AsyncSession) -> list[Row]:
         )
         .order_by(region_id)
     )
-    return list((await session.execute(statement)).mappings().all())
+    return list((await connection.execute(statement)).mappings().all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,27 +397,27 @@ class StatsRows:
     by_type: dict[str, dict[str, int]]
 
 
-async def contract_stats(session: AsyncSession) -> StatsRows:
+async def contract_stats(connection: AsyncConnection) -> StatsRows:
     """Counts by status, by region and status, by type and status: one scan."""
     statement = select(
-        Contract.status, Contract.region_id, Contract.type, func.count().label("contracts")
+        contracts.c.status, contracts.c.region_id, contracts.c.type, func.count().label("contracts")
     ).group_by(
         func.grouping_sets(
-            tuple_(Contract.status),
-            tuple_(Contract.status, Contract.region_id),
-            tuple_(Contract.status, Contract.type),
+            tuple_(contracts.c.status),
+            tuple_(contracts.c.status, contracts.c.region_id),
+            tuple_(contracts.c.status, contracts.c.type),
         )
     )
     stats = StatsRows({}, {}, {})
-    for status, region_id, contract_type, contracts in (await session.execute(statement)).all():
+    for status, region_id, contract_type, count in (await connection.execute(statement)).all():
         if region_id is not None:
-            stats.by_region.setdefault(region_id, {})[status] = contracts
+            stats.by_region.setdefault(region_id, {})[status] = count
         elif contract_type is not None:
-            stats.by_type.setdefault(contract_type, {})[status] = contracts
+            stats.by_type.setdefault(contract_type, {})[status] = count
         else:
-            stats.by_status[status] = contracts
+            stats.by_status[status] = count
     return stats
 
 
-async def ping(session: AsyncSession) -> None:
-    await session.execute(select(literal(1)))
+async def ping(connection: AsyncConnection) -> None:
+    await connection.execute(select(literal(1)))

@@ -340,8 +340,8 @@ async def healthz() -> JSONResponse:
 async def readyz(state: StateDep) -> JSONResponse:
     try:
         async with asyncio.timeout(state.settings.readiness_timeout_s):
-            async with state.sessions() as session:
-                await queries.ping(session)
+            async with state.engine.connect() as connection:
+                await queries.ping(connection)
     except Exception as error:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", error=repr(error))
         return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)

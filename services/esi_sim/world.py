@@ -43,7 +43,7 @@ class SimWorld:
     start of generation 0 (default: now, to the second); ``advance`` starts the next one.
     """
 
-    def __init__(  # noqa: PLR0917 - the positional signature is part of the public API
+    def __init__(
         self,
         seed: int = 1,
         regions: dict[int, int] | None = None,

@@ -77,9 +77,15 @@ class RegionCycle:
         await self._refresh_bids(sweep, report)
         log.info(
             "region cycle done",
-            extra={"region": region_id, "generation": sweep.generation.isoformat(), "pages": report.pages,
-                   "listed": report.listed, "published": report.published, "failed": report.failed},
-        )  # fmt: skip
+            extra={
+                "region": region_id,
+                "generation": sweep.generation.isoformat(),
+                "pages": report.pages,
+                "listed": report.listed,
+                "published": report.published,
+                "failed": report.failed,
+            },
+        )
         return report
 
     async def _consistent_sweep(self, region_id: int, report: CycleReport) -> Sweep | None:

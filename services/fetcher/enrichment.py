@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from common.esi_models import EsiBid, EsiItem, bid_page, item_page

@@ -8,6 +8,7 @@ a 420, a 429 with ``Retry-After``, or an exhausted ``X-Ratelimit-*`` token bucke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -38,6 +39,7 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
 
 class Governor:
     def __init__(self, max_in_flight: int, error_limit_floor: int) -> None:
+        self._pause_changed = asyncio.Event()
         self._free = max_in_flight
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -76,13 +78,17 @@ class Governor:
         self._free += 1
 
     async def _wait_for_pause(self) -> None:
+        """Wait out the pause; a pause extended meanwhile is waited out as well."""
         while (delay := self._paused_until - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
+            self._pause_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pause_changed.wait(), delay)
 
     def pause(self, seconds: float, reason: str) -> None:
         until = time.monotonic() + max(0.0, seconds)
         if until > self._paused_until:
             self._paused_until = until
+            self._pause_changed.set()
             metrics.GOVERNOR_PAUSES.labels(reason).inc()
             log.warning(
                 "ESI requests paused", extra={"seconds": round(seconds, 1), "reason": reason}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 
 import orjson
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NotFoundError
 
 from common.subjects import Subjects

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field, field_validator
 
 from common.settings import DEFAULT_ESI_BASE_URL, HangarSettings, RegionIds, parse_id_list

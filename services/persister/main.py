@@ -43,7 +43,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         loop.add_signal_handler(signum, stop.set)
     broker = build_broker(settings, state)
     ops = OpsServer(
-        "0.0.0.0", settings.metrics_port, healthy=lambda: broker.config.connection_state.__bool__()
+        "0.0.0.0", settings.metrics_port, healthy=lambda: bool(broker.config.connection_state)
     )
     pool = await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.database_pool_size

@@ -17,7 +17,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from common.messages import BidsBatch, ContractsBatch, ContractWithItems, RegionSweep
 
-
 #: A plain connection or one borrowed from a pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 

@@ -90,8 +90,9 @@ def run_stack(
         ):
             processes.append((name, subprocess.Popen([*CLI, *command], env=env)))  # noqa: S603
         api_url = f"http://{api_host}:{api_port}"
-        print(  # noqa: T201 - the operator's console
-            f"\nHangar Bay is up ({'ESI simulator' if simulate else env.get('HANGAR_ESI_BASE_URL', 'ESI')})\n"
+        source = "the ESI simulator" if simulate else env.get("HANGAR_ESI_BASE_URL", "ESI")
+        print(
+            f"\nHangar Bay is up, reading {source}\n"
             f"  API:      {api_url}/v1/contracts\n  API docs: {api_url}/docs\n"
             f"  data:     {data_dir}\nPress Ctrl-C to stop.\n",
             flush=True,

@@ -74,12 +74,19 @@ async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, 
     view: dict[int, dict[int, set[int]]] = {}
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"status": status, "limit": 500, "sort": "date_issued", "order": "asc"}
+        params: dict[str, Any] = {
+            "status": status,
+            "limit": 500,
+            "sort": "date_issued",
+            "order": "asc",
+        }
         if cursor:
             params["cursor"] = cursor
         page = (await api.get("/v1/contracts", params=params)).raise_for_status().json()
         for summary in page["items"]:
-            detail = (await api.get(f"/v1/contracts/{summary['contract_id']}")).raise_for_status().json()
+            detail = (
+                (await api.get(f"/v1/contracts/{summary['contract_id']}")).raise_for_status().json()
+            )
             region = view.setdefault(summary["region_id"], {})
             assert summary["contract_id"] not in region, "contract listed twice"
             region[summary["contract_id"]] = {item["record_id"] for item in detail["items"]}
@@ -99,9 +106,12 @@ async def test_pipeline_matches_the_simulator_across_churn(
     assert max(len(items) for region in first.values() for items in region.values()) > 1000
 
     app = create_app(ApiSettings(database_url=settings.database_url))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-    ) as api:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as api,
+    ):
         assert await _api_view(api, "outstanding") == first
 
         httpx.post(f"{simulator}/_sim/advance", timeout=30).raise_for_status()

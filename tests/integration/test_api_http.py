@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -210,9 +213,9 @@ async def test_sessions_are_read_only(database_url: str) -> None:
     async with app.router.lifespan_context(app):
         state = app.state.api
         assert isinstance(state, ApiState)
-        async with state.sessions() as session:
+        async with state.engine.connect() as connection:
             with pytest.raises(DBAPIError, match="read-only transaction"):
-                await session.execute(text("CREATE TABLE nope (id int)"))
+                await connection.execute(text("CREATE TABLE nope (id int)"))
 
 
 # --- metrics, gzip, CORS, OpenAPI ---------------------------------------------------------
@@ -309,3 +312,46 @@ async def test_openapi_documents_every_parameter_and_error(database_url: str) ->
     assert {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1500000.00"]} in money[
         "anyOf"
     ]
+
+
+# --- the served process -------------------------------------------------------------------
+
+
+async def test_run_serves_the_app_with_uvicorn(database_url: str) -> None:
+    """``run`` (what ``hangar-bay api`` calls) serves on the given port until terminated."""
+    await seed(database_url, [contract(1)])
+    port = free_port()
+    code = (
+        "from services.api.main import run; from services.api.settings import ApiSettings; "
+        f"run(ApiSettings(), host='127.0.0.1', port={port})"
+    )
+    environment = {
+        **os.environ,
+        "HANGAR_DATABASE_URL": database_url,
+        "HANGAR_LOG_JSON": "true",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(600):
+                try:
+                    ready = await client.get("/readyz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the API did not start listening")
+            listing = await client.get("/v1/contracts")
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=20)
+    assert ready.status_code == 200
+    assert [row["contract_id"] for row in listing.json()["items"]] == [1]
+    assert "server" not in listing.headers

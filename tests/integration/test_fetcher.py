@@ -9,7 +9,13 @@ import redis.asyncio as aioredis
 
 from common.messages import BidsBatch, ContractsBatch, RegionSweep
 from common.settings import HangarSettings
-from services.esi_sim.faults import FaultConfig, FaultRule, Html5xxFault, ItemsGoneFault, PageShiftFault
+from services.esi_sim.faults import (
+    FaultConfig,
+    FaultRule,
+    Html5xxFault,
+    ItemsGoneFault,
+    PageShiftFault,
+)
 from services.fetcher.main import FetcherResources, fetcher_resources, run_once
 from services.fetcher.settings import FetcherSettings
 from tests.support.sim import SIM_BASE_URL, Sim
@@ -41,7 +47,9 @@ async def fetcher(settings: HangarSettings, sim: Sim) -> AsyncIterator[FetcherRe
         yield resources
 
 
-async def _published(settings: HangarSettings) -> tuple[dict[int, ContractsBatch], list[RegionSweep], list[BidsBatch]]:
+async def _published(
+    settings: HangarSettings,
+) -> tuple[dict[int, ContractsBatch], list[RegionSweep], list[BidsBatch]]:
     async with jetstream(settings) as (_, js):
         messages = await stream_messages(js, settings)
     contracts: dict[int, ContractsBatch] = {}
@@ -204,5 +212,7 @@ async def test_requests_carry_user_agent_and_compatibility_date(
     ) as fetcher:
         await run_once(fetcher)
     assert seen
-    assert all(ua is not None and ua.startswith("HangarBay/") and "ops@example.org" in ua for ua, _ in seen)
+    assert all(
+        ua is not None and ua.startswith("HangarBay/") and "ops@example.org" in ua for ua, _ in seen
+    )
     assert all(date == "2025-12-16" for _, date in seen)

@@ -30,7 +30,8 @@ async def test_contracts_and_items_land_together(settings: HangarSettings) -> No
     await serve(_persister(settings), until_idle=True)
     rows = await _rows(
         settings.database_url,
-        "SELECT contract_id, count(record_id) AS n FROM contracts LEFT JOIN contract_items USING (contract_id) GROUP BY 1 ORDER BY 1",
+        "SELECT contract_id, count(record_id) AS n FROM contracts"
+        " LEFT JOIN contract_items USING (contract_id) GROUP BY 1 ORDER BY 1",
     )
     assert [(r["contract_id"], r["n"]) for r in rows] == [(1, 3), (2, 1)]
 
@@ -38,7 +39,7 @@ async def test_contracts_and_items_land_together(settings: HangarSettings) -> No
 async def test_poison_message_is_dead_lettered_and_neighbours_applied(
     settings: HangarSettings,
 ) -> None:
-    async with jetstream(settings) as (client, js):
+    async with jetstream(settings) as (_, js):
         await publish(js, settings, f.batch([f.contract(1)]))
         await js.publish(
             f"{settings.name_prefix}.events.contracts.1.x",

@@ -1,0 +1,207 @@
+"""What the benchmarks share: servers found the way the tests find them, throwaway databases,
+streams and Redis keys under a name prefix of their own, timing helpers and result tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import nats
+import redis.asyncio as aioredis
+from nats.js.errors import NotFoundError
+from rich.console import Console
+from rich.table import Table
+
+from common.db import asyncpg_dsn, with_database
+from common.migration import upgrade_async
+from common.subjects import Subjects
+from tests.servers import ServerUrls, test_servers
+
+console = Console(highlight=False)
+
+
+def unique_prefix(kind: str) -> str:
+    """A name prefix (streams, subjects, Redis keys, databases) no other run shares."""
+    return f"bench{kind}{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def benchmark_servers(work_dir: Path | None) -> Iterator[ServerUrls]:
+    """PostgreSQL, NATS JetStream and Redis exactly as the tests get them: the
+    ``HANGAR_TEST_*`` URLs where set, else containers or embedded servers (data in a temporary
+    directory unless ``work_dir`` is given)."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with test_servers(work_dir) as urls:
+            yield urls
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="hangar-bench-", ignore_cleanup_errors=True) as tmp,
+        test_servers(Path(tmp)) as urls,
+    ):
+        yield urls
+
+
+class Databases:
+    """Databases of one benchmark run: a template migrated to head once, copied per use."""
+
+    def __init__(self, server_url: str, prefix: str) -> None:
+        self._server_url = server_url
+        self._prefix = prefix.lower()
+        self._created: list[str] = []
+        self._template: str | None = None
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(asyncpg_dsn(with_database(self._server_url, "postgres")))
+
+    async def _create(self, name: str, template: str | None = None) -> str:
+        admin = await self._admin()
+        try:
+            clause = f' TEMPLATE "{template}"' if template else ""
+            await admin.execute(f'CREATE DATABASE "{name}"{clause}')
+        finally:
+            await admin.close()
+        self._created.append(name)
+        return with_database(self._server_url, name)
+
+    async def fresh(self, label: str) -> str:
+        """The URL of a new database migrated to head (PK, FK and every index)."""
+        if self._template is None:
+            name = f"{self._prefix}_template"
+            await upgrade_async(await self._create(name))
+            self._template = name
+        return await self._create(f"{self._prefix}_{label}", self._template)
+
+    async def drop_all(self) -> None:
+        admin = await self._admin()
+        try:
+            for name in reversed(self._created):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        self._created.clear()
+
+
+async def checkpoint(database_url: str) -> None:
+    """Flush dirty pages before a timed phase so that it does not pay for an earlier one's
+    writes (needs superuser, which the test servers give; skipped otherwise)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+            await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+async def fetch_value(database_url: str, query: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        value = await connection.fetchval(query)
+    finally:
+        await connection.close()
+    return int(value or 0)
+
+
+async def remove_streams(nats_url: str, prefix: str) -> None:
+    subjects = Subjects(prefix)
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        for stream in (subjects.stream, subjects.dead_letter_stream):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(stream)
+    finally:
+        await client.close()
+
+
+async def remove_redis_keys(redis_url: str, prefix: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start : start + 1000])
+    finally:
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def cleanup_after(
+    urls: ServerUrls, prefix: str, databases: Databases | None, *, keep: bool
+) -> AsyncIterator[None]:
+    """Remove the run's databases, streams and Redis keys afterwards (unless ``keep``): they
+    matter when the servers are shared ones given by ``HANGAR_TEST_*``."""
+    try:
+        yield
+    finally:
+        if not keep:
+            if databases is not None:
+                await databases.drop_all()
+            await remove_streams(urls.nats_url, prefix)
+            await remove_redis_keys(urls.redis_url, prefix)
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one quantity (seconds)."""
+
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def spread(self) -> str:
+        if len(self.values) < 2:
+            return ""
+        return f"{min(self.values):.3f}-{max(self.values):.3f}"
+
+
+class Stopwatch:
+    """``with Stopwatch() as watch: ...`` then ``watch.seconds``."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.seconds = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if value == float("inf"):
+        return "inf"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def note(text: str) -> None:
+    console.print(text, soft_wrap=True)
