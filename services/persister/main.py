@@ -9,6 +9,7 @@ import signal
 
 import asyncpg
 from nats.js import JetStreamContext
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
@@ -27,8 +28,8 @@ IDLE_CHECK_SECONDS = 0.5
 async def consumer_is_idle(js: JetStreamContext, subjects: Subjects) -> bool:
     """Nothing left to deliver and nothing delivered but unsettled."""
     try:
-        info = await js.consumer_info(subjects.stream, subjects.persister_durable)
-    except NotFoundError:
+        info = await js.consumer_info(subjects.stream, subjects.persister_durable, timeout=10)
+    except (NotFoundError, NatsTimeoutError):
         return False
     metrics.CONSUMER_PENDING.set(info.num_pending or 0)
     return not info.num_pending and not info.num_ack_pending and not info.num_redelivered

@@ -21,6 +21,10 @@ from common.messages import BidsBatch, ContractsBatch, ContractWithItems, Region
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 
 
+class ItemOwnershipError(ValueError):
+    """An item record id that the database already holds for another contract."""
+
+
 class MissingContractsError(Exception):
     """Bids arrived for contracts the database does not hold yet (retry later)."""
 
@@ -100,6 +104,14 @@ FROM unnest($1::bigint[], $2::bigint[], $3::numeric[], $4::timestamptz[])
 ON CONFLICT (bid_id) DO NOTHING
 """
 
+_FOREIGN_ITEMS = """
+SELECT n.record_id, n.contract_id, i.contract_id AS owner
+FROM unnest($1::bigint[], $2::bigint[]) AS n(record_id, contract_id)
+JOIN contract_items AS i USING (record_id)
+WHERE i.contract_id <> n.contract_id
+LIMIT 10
+"""
+
 _MISSING_CONTRACTS = """
 SELECT n.id FROM unnest($1::bigint[]) AS n(id)
 WHERE NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = n.id)
@@ -167,12 +179,18 @@ async def apply_contracts(
             column.append(value)
     status = await connection.execute(_UPSERT_CONTRACTS, *columns)
     item_columns: list[list[object]] = [[] for _ in range(10)]
-    seen_records: set[int] = set()
+    seen_records: dict[int, int] = {}
     for _, c in pairs:
         for i in c.items:
-            if i.record_id in seen_records:
-                continue
-            seen_records.add(i.record_id)
+            owner = seen_records.get(i.record_id)
+            if owner is not None:
+                if owner != c.contract_id:
+                    raise ItemOwnershipError(
+                        f"item record {i.record_id} is claimed by contracts "
+                        f"{owner} and {c.contract_id}"
+                    )
+                continue  # the same item twice in one contract
+            seen_records[i.record_id] = c.contract_id
             item_row = (
                 i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
                 i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs,
@@ -182,6 +200,8 @@ async def apply_contracts(
     items_written = 0
     if seen_records:
         items_written = _rowcount(await connection.execute(_INSERT_ITEMS, *item_columns))
+        if items_written < len(seen_records):
+            await _check_item_ownership(connection, item_columns[0], item_columns[1])
     return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
 
 
@@ -222,6 +242,19 @@ async def apply_sweep(connection: DbConnection, sweep: RegionSweep) -> ApplyResu
         _MARK_SEEN, sweep.region_id, sweep.generation, sweep.swept_at, sweep.contract_ids
     )
     return ApplyResult(contracts_marked_gone=_rowcount(gone))
+
+
+async def _check_item_ownership(
+    connection: DbConnection, record_ids: list[object], contract_ids: list[object]
+) -> None:
+    """Items already present must belong to the same contract: items never move."""
+    foreign = await connection.fetch(_FOREIGN_ITEMS, record_ids, contract_ids)
+    if foreign:
+        details = ", ".join(
+            f"record {r['record_id']} of contract {r['contract_id']} belongs to {r['owner']}"
+            for r in foreign
+        )
+        raise ItemOwnershipError(f"item records already held by other contracts: {details}")
 
 
 def _rowcount(status: str) -> int:

@@ -1,0 +1,164 @@
+"""Order safety and idempotency of the persister, on real NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from common.db import asyncpg_dsn
+from common.settings import HangarSettings
+from common.subjects import Subjects
+from services.persister.main import serve
+from services.persister.settings import PersisterSettings
+from tests.support import factories as f
+from tests.support.stream import dead_letters, jetstream, publish, subject_of
+
+
+def _persister(settings: HangarSettings, **overrides: object) -> PersisterSettings:
+    values = {**settings.model_dump(), "retry_delay_seconds": 0.1, **overrides}
+    return PersisterSettings(**values)  # type: ignore[arg-type]
+
+
+async def _fetch(database_url: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
+
+
+async def test_a_message_delivered_twice_applies_once_and_rewrites_nothing(
+    settings: HangarSettings,
+) -> None:
+    message = f.batch([f.contract(1, items=3), f.contract(2, items=2)])
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, message)
+        await serve(_persister(settings), until_idle=True)
+        before = await _fetch(
+            settings.database_url, "SELECT contract_id, xmin::text FROM contracts"
+        )
+        # the same body again under another message id: JetStream cannot deduplicate it
+        subject = subject_of(Subjects(settings.name_prefix), message)
+        await js.publish(subject, message.to_json(), headers={"Nats-Msg-Id": "again"})
+        await serve(_persister(settings), until_idle=True)
+    after = await _fetch(settings.database_url, "SELECT contract_id, xmin::text FROM contracts")
+    assert sorted(after) == sorted(before)  # same rows, same row versions: nothing rewritten
+    items = await _fetch(settings.database_url, "SELECT count(*) AS n FROM contract_items")
+    assert items[0]["n"] == 5
+
+
+async def test_an_older_message_after_a_newer_one_changes_nothing(settings: HangarSettings) -> None:
+    newer = f.batch([f.contract(1, price=2_000_000)], gen=2)
+    older = f.batch([f.contract(1, price=1_000_000)], gen=1)
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, newer, older)
+        await serve(_persister(settings), until_idle=True)
+    rows = await _fetch(settings.database_url, "SELECT price, source_last_modified FROM contracts")
+    assert [(int(r["price"]), r["source_last_modified"]) for r in rows] == [
+        (2_000_000, f.generation(2))
+    ]
+
+
+async def test_sweeps_mark_gone_ignore_older_generations_and_revive(
+    settings: HangarSettings,
+) -> None:
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([f.contract(1), f.contract(2), f.contract(3)], gen=0))
+        await publish(js, settings, f.sweep([1, 2], gen=1))
+        await serve(_persister(settings), until_idle=True)
+        state = await _fetch(
+            settings.database_url, "SELECT contract_id, status, gone_at FROM contracts ORDER BY 1"
+        )
+        assert [(r["contract_id"], r["status"], r["gone_at"]) for r in state] == [
+            (1, "outstanding", None),
+            (2, "outstanding", None),
+            (3, "gone", f.generation(1)),
+        ]
+        # an older sweep arriving late changes nothing
+        await publish(js, settings, f.sweep([1], gen=0))
+        await serve(_persister(settings), until_idle=True)
+        late = await _fetch(
+            settings.database_url, "SELECT contract_id, status FROM contracts ORDER BY 1"
+        )
+        assert [r["status"] for r in late] == ["outstanding", "outstanding", "gone"]
+        # a newer sweep listing contract 3 again makes it outstanding again
+        await publish(js, settings, f.sweep([1, 2, 3], gen=2))
+        await serve(_persister(settings), until_idle=True)
+    revived = await _fetch(
+        settings.database_url,
+        "SELECT status, gone_at, last_seen_at FROM contracts ORDER BY contract_id",
+    )
+    assert [r["status"] for r in revived] == ["outstanding"] * 3
+    assert all(r["gone_at"] is None for r in revived)
+    assert {r["last_seen_at"] for r in revived} == {f.sweep([], gen=2).swept_at}
+
+
+async def test_a_sweep_never_marks_contracts_of_a_newer_generation_gone(
+    settings: HangarSettings,
+) -> None:
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([f.contract(5)], gen=3))
+        await publish(js, settings, f.sweep([], gen=2))
+        await serve(_persister(settings), until_idle=True)
+    rows = await _fetch(settings.database_url, "SELECT status FROM contracts")
+    assert [r["status"] for r in rows] == ["outstanding"]
+
+
+async def test_bids_wait_for_their_contract_then_land(settings: HangarSettings) -> None:
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.bids(7, [70, 71]))
+        persister = asyncio.create_task(serve(_persister(settings), until_idle=False))
+        await asyncio.sleep(1.0)
+        await publish(js, settings, f.batch([f.contract(7, type_="auction")]))
+        for _ in range(100):
+            rows = await _fetch(
+                settings.database_url, "SELECT bid_id FROM contract_bids ORDER BY 1"
+            )
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.1)
+        persister.cancel()
+        await asyncio.gather(persister, return_exceptions=True)
+    assert [r["bid_id"] for r in rows] == [70, 71]
+
+
+async def test_bids_for_a_contract_that_never_comes_are_dead_lettered(
+    settings: HangarSettings,
+) -> None:
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.bids(8, [80]))
+        await serve(_persister(settings, max_deliver=3), until_idle=True)
+        letters = await dead_letters(js, settings)
+    assert len(letters) == 1
+    assert "gave up after 3 deliveries" in letters[0].reason
+    assert "not in the database" in letters[0].reason
+
+
+async def test_a_bad_contract_is_dead_lettered_and_its_neighbours_applied(
+    settings: HangarSettings,
+) -> None:
+    good = f.contract(10, items=2)
+    neighbour = f.contract(11, items=1)
+    # valid JSON, but an item record cannot belong to two contracts: contract 12 claims
+    # a record id that contract 10 already holds
+    bad = f.contract(12, items=1)
+    bad = bad.model_copy(update={"items": [good.items[0].model_copy(update={"type_id": 999})]})
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([good]), f.batch([neighbour, bad]))
+        await serve(_persister(settings), until_idle=True)
+        letters = await dead_letters(js, settings)
+    contracts = await _fetch(settings.database_url, "SELECT contract_id FROM contracts ORDER BY 1")
+    items = await _fetch(
+        settings.database_url, "SELECT record_id, contract_id FROM contract_items ORDER BY 1"
+    )
+    assert [r["contract_id"] for r in contracts] == [10, 11]
+    assert [(r["record_id"], r["contract_id"]) for r in items] == [
+        (10000, 10),
+        (10001, 10),
+        (11000, 11),
+    ]
+    assert len(letters) == 1
+    assert "contract 12" in letters[0].reason
+    assert "belongs to 10" in letters[0].reason
+    assert '"contract_id":12' in letters[0].payload
