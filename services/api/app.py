@@ -57,6 +57,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
+            # Every statement is its own read-only transaction: no BEGIN/ROLLBACK round trips.
+            isolation_level="AUTOCOMMIT",
             connect_args={
                 "timeout": settings.connect_timeout_s,
                 "server_settings": _server_settings(settings),

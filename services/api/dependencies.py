@@ -44,8 +44,8 @@ async def get_cursor_codec(state: StateDep) -> CursorCodec:
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
-    """The request's database session: one Core connection, in one read-only transaction that
-    is rolled back when the request ends (the API never writes)."""
+    """The request's database session: one pooled Core connection in autocommit mode, where
+    every statement is its own read-only transaction (the API never writes)."""
     async with state.engine.connect() as connection:
         yield connection
 

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     exists,
     func,
@@ -102,6 +103,7 @@ NULLABLE_SORTS: Final = frozenset({"price", "volume", "reward"})
 
 Row = RowMapping
 AnySelect = Select[*tuple[Any, ...]]
+Statement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 SortValue = Decimal | float | datetime
 
 
@@ -222,7 +224,7 @@ def _statuses(query: ContractListQuery) -> list[str]:
     return [query.status]
 
 
-def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -> AnySelect:
+def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -> Statement:
     """One page of contracts after ``after`` (``limit`` rows at most), in the asked order."""
     column = SORT_COLUMNS[query.sort]
     descending = query.order == "desc"
@@ -262,14 +264,16 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
     ordered = [segment.order_by(*order_by).limit(limit) for segment in segments]
     if len(ordered) == 1:
         return ordered[0]
-    merged = union_all(*ordered).subquery("page")
-    merged_column, merged_id = merged.c[query.sort], merged.c.contract_id
+    merged = union_all(*ordered)
+    # ORDER BY the union's output columns (no subquery: cheaper to build, same plan).
+    merged_column = merged.selected_columns[query.sort]
+    merged_id = merged.selected_columns.contract_id
     outer_order = (
         (merged_column.desc().nulls_last(), merged_id.desc())
         if descending
         else (merged_column.asc().nulls_last(), merged_id.asc())
     )
-    return select(merged).order_by(*outer_order).limit(limit)
+    return merged.order_by(*outer_order).limit(limit)
 
 
 async def list_contracts(
@@ -287,7 +291,7 @@ class Explain(Executable, ClauseElement):
 
     inherit_cache = False
 
-    def __init__(self, statement: AnySelect) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
 
 
@@ -296,7 +300,7 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
-async def explain(connection: AsyncConnection, statement: AnySelect) -> dict[str, Any]:
+async def explain(connection: AsyncConnection, statement: Statement) -> dict[str, Any]:
     """The planner's plan of ``statement`` (the top object of EXPLAIN's JSON)."""
     document = (await connection.execute(Explain(statement))).scalar_one()
     plans = json.loads(document) if isinstance(document, str) else document

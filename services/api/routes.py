@@ -180,7 +180,7 @@ async def list_contracts(
         value, exact = await queries.count_contracts(session, query, settings.count_exact_threshold)
         total = Total(value=value, kind="exact" if exact else "estimated")
     page = ContractPage(
-        items=[ContractSummary.model_validate(row) for row in page_rows],
+        items=[ContractSummary.model_validate(dict(row)) for row in page_rows],
         next_cursor=next_cursor,
         total=total,
     )
@@ -271,7 +271,7 @@ async def list_regions(request: Request, session: SessionDep, settings: Settings
     """Every region that has been swept or has contracts: when its newest complete sweep was
     applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
     rows = await queries.region_freshness(session)
-    regions = RegionList(regions=[RegionFreshness.model_validate(row) for row in rows])
+    regions = RegionList(regions=[RegionFreshness.model_validate(dict(row)) for row in rows])
     return cached_json(request, regions, settings.cache_max_age_s)
 
 

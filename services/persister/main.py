@@ -8,8 +8,8 @@ import logging
 import signal
 
 import asyncpg
-from nats.js import JetStreamContext
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
