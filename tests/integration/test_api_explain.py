@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import create_engine
 from services.api import queries
-from services.api.queries import AnySelect, Keyset
+from services.api.queries import Keyset, Statement
 from services.api.schemas import ContractListQuery
 
 CONTRACTS = 50_000
@@ -67,11 +67,11 @@ def _query(**params: Any) -> ContractListQuery:
     return ContractListQuery.model_validate(params)
 
 
-def _page(query: ContractListQuery, after: Keyset | None = None) -> AnySelect:
+def _page(query: ContractListQuery, after: Keyset | None = None) -> Statement:
     return queries.list_statement(query, after, query.limit + 1)
 
 
-LIST_QUERIES: list[tuple[str, AnySelect]] = [
+LIST_QUERIES: list[tuple[str, Statement]] = [
     ("newest outstanding (the default)", _page(_query())),
     (
         "newest outstanding, a later page",
