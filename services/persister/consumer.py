@@ -46,7 +46,7 @@ def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
     )
 
 
-def _delivery(message: Msg) -> Delivery:
+def delivery_of(message: Msg) -> Delivery:
     metadata = message.metadata
     return Delivery(
         body=message.data,
@@ -119,7 +119,7 @@ async def handle_fetch(
     messages: list[Msg],
 ) -> Outcome:
     subjects = Subjects(settings.name_prefix)
-    deliveries = [_delivery(m) for m in messages]
+    deliveries = [delivery_of(m) for m in messages]
     metrics.REDELIVERIES.inc(sum(1 for d in deliveries if d.deliveries > 1))
     started = time.perf_counter()
     outcome = await apply_deliveries(pool, deliveries)

@@ -1,0 +1,219 @@
+"""Crashes and scale-out: nothing lost, nothing duplicated, nothing half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import asyncpg
+import nats
+import pytest
+
+from common.db import asyncpg_dsn
+from common.messages import ContractsBatch
+from common.migration import upgrade_async
+from common.settings import HangarSettings
+from common.subjects import Subjects
+from services.persister.applier import apply_deliveries
+from services.persister.consumer import consumer_config, delivery_of
+from services.persister.main import consumer_is_idle, serve
+from services.persister.settings import PersisterSettings
+from tests.support import factories as f
+from tests.support.stream import jetstream, publish
+
+CONTRACTS_PER_BATCH = 40
+BATCHES = 120
+
+
+def _persister(settings: HangarSettings, **overrides: object) -> PersisterSettings:
+    values = {**settings.model_dump(), "retry_delay_seconds": 0.1, "ack_wait_seconds": 1.0}
+    return PersisterSettings(**{**values, **overrides})
+
+
+def _load() -> list[ContractsBatch]:
+    batches = []
+    for b in range(BATCHES):
+        first = 1000 + b * CONTRACTS_PER_BATCH
+        contracts = [
+            f.contract(cid, items=1 + cid % 4) for cid in range(first, first + CONTRACTS_PER_BATCH)
+        ]
+        batches.append(f.batch(contracts, page=b + 1))
+    return batches
+
+
+async def _snapshot(database_url: str) -> dict[int, tuple[str, list[int]]]:
+    """contract → (status, its record ids): the state to compare."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT c.contract_id, c.status,"
+            " array_remove(array_agg(i.record_id ORDER BY i.record_id), NULL) AS items"
+            " FROM contracts c LEFT JOIN contract_items i USING (contract_id) GROUP BY 1, 2"
+        )
+    finally:
+        await connection.close()
+    return {r["contract_id"]: (r["status"], list(r["items"])) for r in rows}
+
+
+def _expected(batches: list[ContractsBatch]) -> dict[int, tuple[str, list[int]]]:
+    return {
+        c.contract_id: ("outstanding", sorted(i.record_id for i in c.items))
+        for b in batches
+        for c in b.contracts
+    }
+
+
+async def test_committed_but_unacked_messages_are_redelivered_and_apply_once(
+    settings: HangarSettings,
+) -> None:
+    batches = _load()[:10]
+    persister = _persister(settings)
+    subjects = Subjects(settings.name_prefix)
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+        subscription = await js.pull_subscribe(
+            subjects.all_events, durable=subjects.persister_durable, stream=subjects.stream,
+            config=consumer_config(persister),
+        )  # fmt: skip
+        fetched = await subscription.fetch(10, timeout=5)
+        pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=1, max_size=2)
+        try:
+            outcome = await apply_deliveries(pool, [delivery_of(m) for m in fetched])
+        finally:
+            await pool.close()
+        assert sorted(outcome.applied) == list(range(10))
+        # the process dies here: committed, never acked
+        await subscription.unsubscribe()
+    committed = await _snapshot(settings.database_url)
+    await serve(persister, until_idle=True)
+    assert await _snapshot(settings.database_url) == committed == _expected(batches)
+
+
+async def test_fetched_but_uncommitted_messages_are_redelivered(settings: HangarSettings) -> None:
+    batches = _load()[:10]
+    persister = _persister(settings)
+    subjects = Subjects(settings.name_prefix)
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+        subscription = await js.pull_subscribe(
+            subjects.all_events, durable=subjects.persister_durable, stream=subjects.stream,
+            config=consumer_config(persister),
+        )  # fmt: skip
+        assert len(await subscription.fetch(10, timeout=5)) == 10
+        await subscription.unsubscribe()  # the process dies before its commit
+    assert await _snapshot(settings.database_url) == {}
+    await serve(persister, until_idle=True)
+    assert await _snapshot(settings.database_url) == _expected(batches)
+
+
+def _environment(settings: HangarSettings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HANGAR_DATABASE_URL": settings.database_url,
+        "HANGAR_NATS_URL": settings.nats_url,
+        "HANGAR_NAME_PREFIX": settings.name_prefix,
+        "HANGAR_FETCH_BATCH": "4",
+        "HANGAR_ACK_WAIT_SECONDS": "2",
+        "HANGAR_LOG_LEVEL": "WARNING",
+    }
+
+
+def _start_persister(settings: HangarSettings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "persister"], env=_environment(settings)
+    )
+
+
+async def _applied_contracts(database_url: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM contracts")
+        return count
+    finally:
+        await connection.close()
+
+
+async def _wait_until_some_applied(database_url: str, more_than: int) -> int:
+    for _ in range(600):
+        applied = await _applied_contracts(database_url)
+        if applied > more_than:
+            return applied
+        await asyncio.sleep(0.02)
+    raise AssertionError("the persister applied nothing")
+
+
+async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
+    settings: HangarSettings,
+) -> None:
+    batches = _load()
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+    randomness = random.Random(2)
+    applied = 0
+    for _ in range(3):
+        process = _start_persister(settings)
+        applied = await _wait_until_some_applied(settings.database_url, applied)
+        await asyncio.sleep(randomness.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        applied = await _applied_contracts(settings.database_url)
+    assert applied < BATCHES * CONTRACTS_PER_BATCH, "the kills came too late to test anything"
+    await serve(_persister(settings, ack_wait_seconds=2.0), until_idle=True)
+    assert await _snapshot(settings.database_url) == _expected(batches)
+
+
+async def test_sigterm_finishes_in_flight_work_and_exits_cleanly(settings: HangarSettings) -> None:
+    batches = _load()
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+        process = _start_persister(settings)
+        await _wait_until_some_applied(settings.database_url, 0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        info = await js.consumer_info(
+            Subjects(settings.name_prefix).stream, Subjects(settings.name_prefix).persister_durable
+        )
+        assert info.num_ack_pending == 0  # nothing left half-done for ack_wait to redeliver
+    await serve(_persister(settings), until_idle=True)
+    assert await _snapshot(settings.database_url) == _expected(batches)
+
+
+@pytest.fixture
+async def second_database_url(empty_database_url: str) -> str:
+    await upgrade_async(empty_database_url)
+    return empty_database_url
+
+
+async def test_two_persisters_on_one_consumer_build_the_same_database_as_one(
+    settings: HangarSettings, second_database_url: str
+) -> None:
+    batches = _load()
+    churn = [f.sweep([c.contract_id for b in batches[:60] for c in b.contracts], gen=1)]
+    single = settings
+    double = settings.model_copy(
+        update={"database_url": second_database_url, "name_prefix": settings.name_prefix + "x"}
+    )
+    for target in (single, double):
+        async with jetstream(target) as (_, js):
+            await publish(js, target, *batches, *churn)
+    await serve(_persister(single), until_idle=True)
+    await asyncio.gather(
+        serve(_persister(double, fetch_batch=3), until_idle=True),
+        serve(_persister(double, fetch_batch=5), until_idle=True),
+    )
+    one = await _snapshot(single.database_url)
+    two = await _snapshot(double.database_url)
+    assert one == two
+    assert sum(1 for status, _ in one.values() if status == "gone") == 60 * CONTRACTS_PER_BATCH
+    client = await nats.connect(double.nats_url)
+    try:
+        subjects = Subjects(double.name_prefix)
+        assert await consumer_is_idle(client.jetstream(), subjects)
+        await client.jetstream().delete_stream(subjects.stream)
+        await client.jetstream().delete_stream(subjects.dead_letter_stream)
+    finally:
+        await client.close()
