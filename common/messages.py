@@ -77,6 +77,24 @@ class RegionSweep(Message):
         return f"sweep:{self.region_id}:{int(self.generation.timestamp())}"
 
 
+class ContractsDelisted(Message):
+    """Contracts the previous consistent sweep listed and this one no longer does.
+
+    Sweeps are retained only as the newest per region; these keep, for a replay, when each
+    contract disappeared and when it was last seen.
+    """
+
+    kind: Literal["delisted"] = "delisted"
+    region_id: PositiveId
+    generation: AwareDatetime = Field(description="The sweep that no longer lists them.")
+    previous_generation: AwareDatetime = Field(description="The last sweep that listed them.")
+    previous_swept_at: AwareDatetime
+    contract_ids: list[PositiveId] = Field(min_length=1, max_length=10_000_000)
+
+    def message_id(self) -> str:
+        return f"delisted:{self.region_id}:{int(self.generation.timestamp())}"
+
+
 class AuctionBids(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -102,7 +120,8 @@ class BidsBatch(Message):
         return f"bids:{self.region_id}:{self.batch_key()}"
 
 
-AnyMessage = Annotated[ContractsBatch | RegionSweep | BidsBatch, Field(discriminator="kind")]
+Event = ContractsBatch | RegionSweep | ContractsDelisted | BidsBatch
+AnyMessage = Annotated[Event, Field(discriminator="kind")]
 any_message = TypeAdapter(AnyMessage)
 
 
@@ -118,7 +137,7 @@ class DeadLetter(Message):
     payload: str = Field(description="The original body (UTF-8, replacement characters if not).")
 
 
-def parse_message(body: bytes) -> ContractsBatch | RegionSweep | BidsBatch:
+def parse_message(body: bytes) -> Event:
     """Validate a wire message; raises ``pydantic.ValidationError`` on anything else."""
     return any_message.validate_json(body)
 

@@ -48,6 +48,10 @@ class Subjects:
     def all_sweeps(self) -> str:
         return f"{self.prefix}.events.sweep.*"
 
+    def delisted(self, region_id: int, generation_key: str) -> str:
+        """Contracts a region's sweep stopped listing (one subject per generation)."""
+        return f"{self.prefix}.events.delisted.{region_id}.{generation_key}"
+
     def bids(self, region_id: int, batch_key: str) -> str:
         """New bids on auctions of a region (one subject per distinct batch, as contracts)."""
         return f"{self.prefix}.events.bids.{region_id}.{batch_key}"

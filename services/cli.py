@@ -135,6 +135,53 @@ def migrate(
 
 
 @app.command()
+def replay(
+    into: Annotated[
+        str | None,
+        typer.Option(
+            help="Target database URL (created and migrated if needed). "
+            "Default: a new database beside HANGAR_DATABASE_URL's, named <name>_replay_<time>."
+        ),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Start again from the first message.")
+    ] = False,
+) -> None:
+    """Rebuild a database from the JetStream stream, through the persister's apply code."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from common.db import asyncpg_dsn, with_database  # noqa: PLC0415
+    from services.persister.replay import run  # noqa: PLC0415
+
+    settings = load_settings(HangarSettings)
+    if into is None:
+        name = urlsplit(asyncpg_dsn(settings.database_url)).path.lstrip("/")
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        into = with_database(settings.database_url, f"{name}_replay_{stamp}")
+    typer.echo(f"replaying into {into}", err=True)
+    raise typer.Exit(run(settings, into, restart=restart, migrate=True))
+
+
+@app.command()
+def verify(
+    source: Annotated[str, typer.Argument(help="URL of the reference database.")],
+    target: Annotated[str, typer.Argument(help="URL of the database to check.")],
+    shown: Annotated[int, typer.Option(help="Differences shown per table.")] = 20,
+) -> None:
+    """Compare two databases contract by contract, item by item, status included."""
+    import asyncio  # noqa: PLC0415
+
+    from services.persister.verify import compare, render  # noqa: PLC0415
+
+    configure_logging()
+    differences = asyncio.run(compare(source, target, shown=shown))
+    for line in render(differences, shown=shown):
+        typer.echo(line)
+    raise typer.Exit(0 if all(d.equal for d in differences) else 1)
+
+
+@app.command()
 def up(
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Run against the bundled ESI simulator (offline).")

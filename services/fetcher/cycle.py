@@ -9,14 +9,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.esi_models import TYPES_WITH_ITEMS, EsiBid, EsiContract, EsiItem
-from common.messages import AuctionBids, BidsBatch, ContractsBatch, ContractWithItems, RegionSweep
+from common.messages import (
+    AuctionBids,
+    BidsBatch,
+    ContractsBatch,
+    ContractsDelisted,
+    ContractWithItems,
+    RegionSweep,
+)
 from services.fetcher import metrics
 from services.fetcher.discovery import InconsistentSweepError, Sweep, sweep_region
 from services.fetcher.enrichment import EmptyItemsError, fetch_bids, fetch_items
 from services.fetcher.esi_client import EsiClient, EsiError
 from services.fetcher.publisher import Publisher
 from services.fetcher.settings import FetcherSettings
-from services.fetcher.state import FetcherState
+from services.fetcher.state import FetcherState, Listing
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +70,7 @@ class RegionCycle:
         contract_ids = sweep.contract_ids()
         report.listed = len(contract_ids)
         await self._publish_new(sweep, contract_ids, report)
-        await self._publisher.sweep(
-            RegionSweep(
-                region_id=region_id,
-                generation=sweep.generation,
-                swept_at=sweep.swept_at,
-                pages=len(sweep.pages),
-                contract_ids=contract_ids,
-            )
-        )
+        await self._publish_sweep(sweep, contract_ids)
         metrics.SWEEP_SECONDS.labels(str(region_id)).observe(time.perf_counter() - started)
         metrics.SWEEP_AGE.labels(str(region_id)).set(sweep.generation.timestamp())
         await self._refresh_bids(sweep, report)
@@ -87,6 +86,36 @@ class RegionCycle:
             },
         )
         return report
+
+    async def _publish_sweep(self, sweep: Sweep, contract_ids: list[int]) -> None:
+        """The delisted contracts since the previous sweep, then the sweep itself."""
+        previous = await self._state.listing(sweep.region_id)
+        if previous is not None and previous.generation >= sweep.generation:
+            return  # this generation (or a newer one) was published already
+        if previous is not None:
+            delisted = sorted(set(previous.contract_ids) - set(contract_ids))
+            if delisted:
+                await self._publisher.delisted(
+                    ContractsDelisted(
+                        region_id=sweep.region_id,
+                        generation=sweep.generation,
+                        previous_generation=previous.generation,
+                        previous_swept_at=previous.swept_at,
+                        contract_ids=delisted,
+                    )
+                )
+        await self._publisher.sweep(
+            RegionSweep(
+                region_id=sweep.region_id,
+                generation=sweep.generation,
+                swept_at=sweep.swept_at,
+                pages=len(sweep.pages),
+                contract_ids=contract_ids,
+            )
+        )
+        await self._state.store_listing(
+            sweep.region_id, Listing(sweep.generation, sweep.swept_at, contract_ids)
+        )
 
     async def _consistent_sweep(self, region_id: int, report: CycleReport) -> Sweep | None:
         for attempt in range(self._settings.max_resweeps + 1):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 
-from common.messages import BidsBatch, ContractsBatch, RegionSweep
+from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, RegionSweep
 from common.subjects import Subjects
 from services.fetcher import metrics
 
@@ -53,6 +53,12 @@ class Publisher:
         await self._publish(
             self._subjects.sweep(sweep.region_id), sweep.to_json(), sweep.message_id(), "sweep"
         )
+
+    async def delisted(self, delisted: ContractsDelisted) -> None:
+        subject = self._subjects.delisted(
+            delisted.region_id, str(int(delisted.generation.timestamp()))
+        )
+        await self._publish(subject, delisted.to_json(), delisted.message_id(), "delisted")
 
     async def bids(self, batch: BidsBatch) -> None:
         payload = batch.to_json()

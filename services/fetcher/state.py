@@ -27,6 +27,15 @@ class CachedPage:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A region's newest consistent sweep, as the fetcher published it."""
+
+    generation: datetime
+    swept_at: datetime
+    contract_ids: list[int]
+
+
 class FetcherState:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
@@ -74,6 +83,26 @@ class FetcherState:
         ]
         if stale:
             await self._redis.delete(*stale)
+
+    async def listing(self, region_id: int) -> Listing | None:
+        raw = cast("dict[bytes, bytes]", await self._redis.hgetall(self._key("listing", region_id)))
+        if b"ids" not in raw:
+            return None
+        return Listing(
+            generation=datetime.fromisoformat(raw[b"generation"].decode()),
+            swept_at=datetime.fromisoformat(raw[b"swept_at"].decode()),
+            contract_ids=orjson.loads(raw[b"ids"]),
+        )
+
+    async def store_listing(self, region_id: int, listing: Listing) -> None:
+        await self._redis.hset(
+            self._key("listing", region_id),
+            mapping={
+                "generation": listing.generation.isoformat(),
+                "swept_at": listing.swept_at.isoformat(),
+                "ids": orjson.dumps(listing.contract_ids),
+            },
+        )
 
     async def unknown_contracts(self, contract_ids: Sequence[int]) -> list[int]:
         if not contract_ids:

@@ -14,19 +14,27 @@ from dataclasses import dataclass, field
 import asyncpg
 from pydantic import ValidationError
 
-from common.messages import BidsBatch, ContractsBatch, RegionSweep, parse_message
+from common.messages import (
+    BidsBatch,
+    ContractsBatch,
+    ContractsDelisted,
+    Event,
+    RegionSweep,
+    parse_message,
+)
 from services.persister.repository import (
     ApplyResult,
     DbConnection,
     MissingContractsError,
     apply_bids,
     apply_contracts,
+    apply_delisted,
     apply_sweep,
 )
 
 log = logging.getLogger(__name__)
 
-Parsed = ContractsBatch | RegionSweep | BidsBatch
+Parsed = Event
 
 #: Errors that say the data is wrong, not that the database is unreachable.
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
@@ -59,10 +67,11 @@ class Outcome:
 
 
 async def _apply_all(connection: DbConnection, messages: Sequence[Parsed]) -> ApplyResult:
-    """Contracts first, then bids (they need their contracts), then sweeps in stream order.
+    """Contracts first, then bids (they need their contracts), then sweeps and delistings
+    in stream order.
 
-    Sweeps only touch rows older than their own generation, so applying them after newer
-    contracts of the same fetch is equivalent to applying them in stream order.
+    Sweeps and delistings only touch rows older than their own generation, so applying them
+    after newer contracts of the same fetch is equivalent to applying them in stream order.
     """
     result = await apply_contracts(
         connection, [m for m in messages if isinstance(m, ContractsBatch)]
@@ -70,8 +79,11 @@ async def _apply_all(connection: DbConnection, messages: Sequence[Parsed]) -> Ap
     bids = [m for m in messages if isinstance(m, BidsBatch)]
     if bids:
         result += await apply_bids(connection, bids)
-    for sweep in (m for m in messages if isinstance(m, RegionSweep)):
-        result += await apply_sweep(connection, sweep)
+    for message in messages:
+        if isinstance(message, ContractsDelisted):
+            result += await apply_delisted(connection, message)
+        elif isinstance(message, RegionSweep):
+            result += await apply_sweep(connection, message)
     return result
 
 

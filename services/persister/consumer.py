@@ -10,6 +10,7 @@ a delay; when the database is unreachable nothing is settled and JetStream redel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ from services.persister.applier import Delivery, Outcome, Rejected, apply_delive
 from services.persister.settings import PersisterSettings
 
 log = logging.getLogger(__name__)
+
+ACK_TIMEOUT_SECONDS = 10.0
 
 
 def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
@@ -107,7 +110,7 @@ async def settle(
             metrics.RETRIES.inc()
             await messages[index].nak(delay=settings.retry_delay_seconds)
     for index in outcome.applied:
-        await messages[index].ack_sync()
+        await messages[index].ack_sync(timeout=ACK_TIMEOUT_SECONDS)
     for index in rejected_indexes - set(outcome.applied):
         await messages[index].term()
 
@@ -158,8 +161,17 @@ def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) ->
         ),
     )
     async def apply_events(message: NatsBatchMessage = Context("message")) -> None:  # noqa: B008
-        await handle_fetch(
-            state["pool"], broker.config.connection_state.stream, settings, message.raw_message
-        )
+        try:
+            await handle_fetch(
+                state["pool"], broker.config.connection_state.stream, settings, message.raw_message
+            )
+        except Exception:
+            # Database or NATS unreachable, or an ack lost: nothing of this fetch is known to
+            # be settled, so hand every message back for a later retry (an acked one stays
+            # acked; applying twice is a no-op).
+            log.exception("fetch not settled; handing it back for a retry")
+            for raw in message.raw_message:
+                with contextlib.suppress(Exception):
+                    await raw.nak(delay=settings.retry_delay_seconds)
 
     return broker

@@ -15,7 +15,13 @@ from decimal import Decimal
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from common.messages import BidsBatch, ContractsBatch, ContractWithItems, RegionSweep
+from common.messages import (
+    BidsBatch,
+    ContractsBatch,
+    ContractsDelisted,
+    ContractWithItems,
+    RegionSweep,
+)
 
 #: A plain connection or one borrowed from a pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
@@ -142,6 +148,17 @@ WHERE c.contract_id = l.id AND c.region_id = $1 AND c.source_last_modified < $2
 """
 
 
+_MARK_DELISTED = """
+UPDATE contracts AS c SET
+    status = 'gone', gone_at = $2,
+    last_seen_at = GREATEST(c.last_seen_at, $4),
+    source_last_modified = GREATEST(c.source_last_modified, $3)
+FROM unnest($5::bigint[]) AS l(id)
+WHERE c.contract_id = l.id AND c.region_id = $1 AND c.status = 'outstanding'
+  AND c.source_last_modified < $2
+"""
+
+
 def _money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value))
 
@@ -255,6 +272,15 @@ async def _check_item_ownership(
             for r in foreign
         )
         raise ItemOwnershipError(f"item records already held by other contracts: {details}")
+
+
+async def apply_delisted(connection: DbConnection, delisted: ContractsDelisted) -> ApplyResult:
+    """Mark gone, as of the delisting generation, what a newer sweep stopped listing."""
+    gone = await connection.execute(
+        _MARK_DELISTED, delisted.region_id, delisted.generation, delisted.previous_generation,
+        delisted.previous_swept_at, delisted.contract_ids,
+    )  # fmt: skip
+    return ApplyResult(contracts_marked_gone=_rowcount(gone))
 
 
 def _rowcount(status: str) -> int:

@@ -11,7 +11,7 @@ class PersisterSettings(HangarSettings):
     )
     fetch_timeout_seconds: float = Field(1.0, gt=0, description="Longest wait to fill a fetch.")
     ack_wait_seconds: float = Field(
-        120, gt=0, description="Time to commit a fetch before JetStream redelivers it."
+        60, gt=0, description="Time to commit a fetch before JetStream redelivers it."
     )
     max_deliver: int = Field(
         5, ge=2, le=100, description="Deliveries before a failing message is dead-lettered."

@@ -9,7 +9,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from common.messages import BidsBatch, ContractsBatch, DeadLetter, RegionSweep
+from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, DeadLetter, Event
 from common.settings import HangarSettings
 from common.stream import ensure_streams
 from common.subjects import Subjects
@@ -26,18 +26,20 @@ async def jetstream(settings: HangarSettings) -> AsyncIterator[tuple[Client, Jet
         await client.close()
 
 
-def subject_of(subjects: Subjects, message: ContractsBatch | RegionSweep | BidsBatch) -> str:
+def subject_of(subjects: Subjects, message: Event) -> str:
     if isinstance(message, ContractsBatch):
         return subjects.contracts(message.region_id, message.batch_key())
     if isinstance(message, BidsBatch):
         return subjects.bids(message.region_id, message.batch_key())
+    if isinstance(message, ContractsDelisted):
+        return subjects.delisted(message.region_id, str(int(message.generation.timestamp())))
     return subjects.sweep(message.region_id)
 
 
 async def publish(
     js: JetStreamContext,
     settings: HangarSettings,
-    *messages: ContractsBatch | RegionSweep | BidsBatch,
+    *messages: Event,
 ) -> None:
     subjects = Subjects(settings.name_prefix)
     for message in messages:
@@ -63,13 +65,13 @@ async def dead_letters(js: JetStreamContext, settings: HangarSettings) -> list[D
 
 async def stream_messages(
     js: JetStreamContext, settings: HangarSettings
-) -> list[tuple[str, ContractsBatch | RegionSweep | BidsBatch]]:
+) -> list[tuple[str, Event]]:
     """Every message retained in the test's stream, in stream order."""
     from common.messages import parse_message  # noqa: PLC0415
 
     subjects = Subjects(settings.name_prefix)
     info = await js.stream_info(subjects.stream)
-    found: list[tuple[str, ContractsBatch | RegionSweep | BidsBatch]] = []
+    found: list[tuple[str, Event]] = []
     if not info.state.messages:
         return found
     subscription = await js.subscribe(subjects.all_events, ordered_consumer=True)

@@ -1,0 +1,217 @@
+"""``hangar-bay replay``: rebuild a database from the stream through the persister's own
+apply code.
+
+The replay reads with a durable pull consumer of its own, named after the target database
+(``{prefix}_replay_{database}``): an existing durable's deliver policy cannot be changed, and a
+consumer per target makes an interrupted replay resume where it stopped (applying is
+idempotent, so ``--restart`` from the first message is harmless too). It stops once it has
+caught up with the stream's head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import asyncpg
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from common.db import asyncpg_dsn
+from common.migration import ensure_database, upgrade_async
+from common.settings import HangarSettings
+from common.subjects import Subjects
+from services.persister.applier import apply_deliveries
+from services.persister.consumer import delivery_of
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 64
+LOG_EVERY_SECONDS = 5.0
+
+
+class StreamMissingError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReplayReport:
+    messages: int = 0
+    contracts: int = 0
+    rows: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    apply_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def seconds_so_far(self) -> float:
+        return max(1e-6, time.perf_counter() - self.started)
+
+    @property
+    def rate(self) -> float:
+        return self.contracts / self.seconds if self.seconds else 0.0
+
+
+def replay_consumer_name(subjects: Subjects, database_url: str) -> str:
+    database = urlsplit(asyncpg_dsn(database_url)).path.lstrip("/") or "postgres"
+    return f"{subjects.prefix}_replay_{re.sub(r'[^A-Za-z0-9_-]', '_', database)}"[:200]
+
+
+async def _consumer(js: JetStreamContext, subjects: Subjects, name: str, *, restart: bool) -> int:
+    """Create (or, with ``restart``, recreate) the replay consumer; returns pending count."""
+    try:
+        info = await js.stream_info(subjects.stream)
+    except NotFoundError:
+        raise StreamMissingError(
+            f"stream {subjects.stream} does not exist on this NATS server "
+            f"(check HANGAR_NATS_URL and HANGAR_NAME_PREFIX)"
+        ) from None
+    if restart:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(subjects.stream, name)
+    try:
+        consumer = await js.consumer_info(subjects.stream, name)
+    except NotFoundError:
+        consumer = await js.add_consumer(
+            subjects.stream,
+            ConsumerConfig(
+                durable_name=name,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=300,
+                max_ack_pending=FETCH_BATCH * 4,
+                filter_subject=subjects.all_events,
+                inactive_threshold=7 * 24 * 3600,
+                description="hangar-bay replay",
+            ),
+        )
+    log.info("replaying", extra={"stream_messages": info.state.messages, "consumer": name})
+    return int(consumer.num_pending or 0)
+
+
+async def replay(
+    settings: HangarSettings, target_url: str, *, restart: bool = False, migrate: bool = True
+) -> ReplayReport:
+    if migrate:
+        await ensure_database(target_url)
+        await upgrade_async(target_url)
+    subjects = Subjects(settings.name_prefix)
+    client = await nats.connect(settings.nats_url.split(","))
+    pool = await asyncpg.create_pool(asyncpg_dsn(target_url), min_size=1, max_size=2)
+    report = ReplayReport()
+    started = time.perf_counter()
+    try:
+        js = client.jetstream()
+        name = replay_consumer_name(subjects, target_url)
+        pending = await _consumer(js, subjects, name, restart=restart)
+        subscription = await js.pull_subscribe_bind(name, stream=subjects.stream)
+        with ReplayProgress(pending) as advance:
+            while True:
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    messages = []
+                if not messages:
+                    info = await js.consumer_info(subjects.stream, name)
+                    if not info.num_pending and not info.num_ack_pending:
+                        break
+                    continue
+                deliveries = [delivery_of(m) for m in messages]
+                apply_started = time.perf_counter()
+                outcome = await apply_deliveries(pool, deliveries)
+                report.apply_seconds += time.perf_counter() - apply_started
+                for rejected in outcome.rejected:
+                    log.error(
+                        "message cannot be applied",
+                        extra={"stream_sequence": deliveries[rejected.index].stream_sequence,
+                               "reason": rejected.reason},
+                    )  # fmt: skip
+                report.rejected += len({r.index for r in outcome.rejected})
+                for message in messages:
+                    await message.ack()  # applied, or unappliable and reported: settled
+                report.messages += len(messages)
+                report.contracts += outcome.contracts
+                report.rows += outcome.result.rows
+                advance(len(messages), report)
+        await client.flush()
+    finally:
+        report.seconds = time.perf_counter() - started
+        await pool.close()
+        await client.close()
+    return report
+
+
+class ReplayProgress:
+    """A progress bar on a terminal, periodic log lines otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._last_log = time.monotonic()
+        self._done = 0
+
+    def __enter__(self) -> ReplayProgress:
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("replay"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+            )  # fmt: skip
+            self._bar.start()
+            self._task = self._bar.add_task("replay", total=self._total, detail="")
+        return self
+
+    def __call__(self, messages: int, report: ReplayReport) -> None:
+        self._done += messages
+        rate = report.contracts / report.seconds_so_far()
+        detail = f"{report.contracts} contracts, {report.rows} rows, {rate:,.0f} contracts/s"
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=self._done, detail=detail)
+        elif time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:
+            self._last_log = time.monotonic()
+            log.info(
+                "replay progress",
+                extra={"messages": self._done, "of": self._total, "detail": detail},
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def run(settings: HangarSettings, target_url: str, *, restart: bool, migrate: bool) -> int:
+    try:
+        report = asyncio.run(replay(settings, target_url, restart=restart, migrate=migrate))
+    except StreamMissingError as error:
+        log.error("replay impossible: %s", error)
+        return 2
+    rate = report.contracts / report.apply_seconds if report.apply_seconds else 0.0
+    log.info(
+        "replay done",
+        extra={
+            "messages": report.messages,
+            "contracts": report.contracts,
+            "rows": report.rows,
+            "rejected": report.rejected,
+            "seconds": round(report.seconds, 2),
+            "apply_seconds": round(report.apply_seconds, 2),
+            "contracts_per_apply_second": round(rate),
+        },
+    )
+    return 1 if report.rejected else 0
