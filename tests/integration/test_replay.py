@@ -61,11 +61,12 @@ async def test_replay_rebuilds_an_identical_database_and_verify_sees_changes(
     connection = await asyncpg.connect(asyncpg_dsn(empty_database_url))
     try:
         altered = await connection.fetchval(
-            "UPDATE contracts SET price = price + 1 WHERE contract_id ="
-            " (SELECT min(contract_id) FROM contracts WHERE price IS NOT NULL) RETURNING contract_id"
+            "UPDATE contracts SET price = price + 1 WHERE contract_id = (SELECT min(contract_id)"
+            " FROM contracts WHERE price IS NOT NULL) RETURNING contract_id"
         )
         await connection.execute(
-            "DELETE FROM contract_items WHERE record_id = (SELECT max(record_id) FROM contract_items)"
+            "DELETE FROM contract_items"
+            " WHERE record_id = (SELECT max(record_id) FROM contract_items)"
         )
     finally:
         await connection.close()
