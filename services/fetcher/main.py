@@ -107,9 +107,9 @@ async def _region_loop(resources: FetcherResources, region_id: int) -> None:
             )
         else:
             failures = 0
-            delay = (
-                report.fresh_for if report.fresh_for is not None else settings.default_cache_seconds
-            )
+            fresh_for = report.fresh_for
+            delay = settings.default_cache_seconds if fresh_for is None else fresh_for
+            delay = max(delay, settings.min_sweep_interval_seconds)
         await asyncio.sleep(delay + random.uniform(0, settings.expiry_jitter_seconds))
 
 

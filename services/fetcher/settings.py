@@ -41,6 +41,9 @@ class FetcherSettings(HangarSettings):
     default_cache_seconds: float = Field(
         300, gt=0, description="Delay between sweeps when ESI's caching headers do not parse."
     )
+    min_sweep_interval_seconds: float = Field(
+        5, ge=0, description="Shortest delay between two sweeps of a region (caches expire late)."
+    )
     expiry_jitter_seconds: float = Field(
         10, ge=0, description="Random delay added after a list's expiry before sweeping again."
     )

@@ -6,6 +6,7 @@ their items — after the first cycle and again after churn.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -69,27 +70,26 @@ def _truth(esi_url: str) -> dict[int, dict[int, set[int]]]:
     }
 
 
+async def _record_ids(api: httpx.AsyncClient, contract_id: int) -> set[int]:
+    detail = (await api.get(f"/v1/contracts/{contract_id}")).raise_for_status().json()
+    return {item["record_id"] for item in detail["items"]}
+
+
 async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, set[int]]]:
     """region → contract → record ids, read only through the public API."""
     view: dict[int, dict[int, set[int]]] = {}
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {
-            "status": status,
-            "limit": 500,
-            "sort": "date_issued",
-            "order": "asc",
-        }
+        params: dict[str, Any] = {"status": status, "limit": 500, "order": "asc"}
         if cursor:
             params["cursor"] = cursor
         page = (await api.get("/v1/contracts", params=params)).raise_for_status().json()
-        for summary in page["items"]:
-            detail = (
-                (await api.get(f"/v1/contracts/{summary['contract_id']}")).raise_for_status().json()
-            )
+        summaries = page["items"]
+        items = await asyncio.gather(*(_record_ids(api, s["contract_id"]) for s in summaries))
+        for summary, record_ids in zip(summaries, items, strict=True):
             region = view.setdefault(summary["region_id"], {})
             assert summary["contract_id"] not in region, "contract listed twice"
-            region[summary["contract_id"]] = {item["record_id"] for item in detail["items"]}
+            region[summary["contract_id"]] = record_ids
         cursor = page.get("next_cursor")
         if not cursor:
             return view
