@@ -39,7 +39,7 @@ from common.embedded_servers import free_port, start_postgres
 from common.migration import upgrade
 from services.api import queries
 from services.api.cursor import CursorCodec
-from services.api.queries import AnySelect, Keyset
+from services.api.queries import Keyset, Statement
 from services.api.schemas import ContractListQuery
 
 CONTRACTS_SQL = """
@@ -141,11 +141,10 @@ class Outcome:
         return len(self.latencies) / self.elapsed
 
 
-def compiled(statement: AnySelect) -> tuple[str, list[Any]]:
+def compiled(statement: Statement) -> tuple[str, list[Any]]:
     """The statement as asyncpg receives it from SQLAlchemy: SQL with $n and its arguments."""
-    query = statement.compile(
-        dialect=asyncpg_dialect(), compile_kwargs={"render_postcompile": True}
-    )
+    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+    query = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     names = query.positiontup or []
     return str(query), [query.params[name] for name in names]
 
@@ -243,8 +242,16 @@ async def drive(
     return Outcome(latencies, errors, time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
-async def served_api(database_url: str, secret: str, pool_size: int) -> AsyncIterator[str]:
+async def served_api(
+    database_url: str, secret: str, pool_size: int
+) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     environment = {
         **os.environ,
@@ -270,7 +277,7 @@ async def served_api(database_url: str, secret: str, pool_size: int) -> AsyncIte
                 await asyncio.sleep(0.05)
             else:
                 raise SystemExit("the API did not become ready")
-        yield base_url
+        yield base_url, process.pid
     finally:
         process.terminate()
         await process.wait()
@@ -297,7 +304,7 @@ async def main(arguments: argparse.Namespace) -> None:
         )
         try:
             async with (
-                served_api(database_url, secret, arguments.pool_size) as base_url,
+                served_api(database_url, secret, arguments.pool_size) as (base_url, api_pid),
                 httpx.AsyncClient(
                     base_url=base_url,
                     limits=httpx.Limits(max_connections=arguments.clients),
@@ -307,7 +314,10 @@ async def main(arguments: argparse.Namespace) -> None:
                 requests = await prepare(client, pool, secret)
 
                 async def through_api(request: Request) -> bool:
-                    response = await client.get("/v1/contracts", params=request.params)
+                    try:
+                        response = await client.get("/v1/contracts", params=request.params)
+                    except httpx.TransportError:
+                        return False
                     return response.status_code == 200
 
                 async def through_asyncpg(request: Request) -> bool:
@@ -319,10 +329,16 @@ async def main(arguments: argparse.Namespace) -> None:
                 outcomes: dict[str, Outcome] = {}
                 for label, one in (("asyncpg", through_asyncpg), ("api", through_api)):
                     await drive(arguments.clients, min(3.0, arguments.seconds), requests, one)
+                    cpu_before = cpu_seconds(api_pid)
                     outcomes[label] = await drive(
                         arguments.clients, arguments.seconds, requests, one
                     )
                     print(outcomes[label].line(label))
+                    if label == "api":
+                        per_request = (cpu_seconds(api_pid) - cpu_before) / max(
+                            1, len(outcomes[label].latencies)
+                        )
+                        print(f"api process CPU per request: {per_request * 1000:.2f} ms")
         finally:
             await pool.close()
     raw, api = outcomes["asyncpg"], outcomes["api"]

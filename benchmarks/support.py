@@ -5,7 +5,10 @@ streams and Redis keys under a name prefix of their own, timing helpers and resu
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +28,21 @@ from common.migration import upgrade_async
 from common.subjects import Subjects
 from tests.servers import ServerUrls, test_servers
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+
+def quiet_faststream(level: str) -> None:
+    """FastStream's access logger has a stdout handler of its own and is reset to the broker's
+    level whenever a broker is built: a filter is what survives that."""
+    threshold = logging.getLevelName(level.upper())
+    if not isinstance(threshold, int):
+        threshold = logging.WARNING
+
+    def at_least(record: logging.LogRecord) -> bool:
+        return record.levelno >= threshold
+
+    for name in ("faststream.access.nats", "faststream"):
+        logging.getLogger(name).addFilter(at_least)
 
 
 def unique_prefix(kind: str) -> str:
@@ -201,6 +218,12 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def load_average() -> str:
+    """The machine's load: the benchmarks share two cores with whatever else runs."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
 
 
 def note(text: str) -> None:
