@@ -28,7 +28,7 @@ class Subjects:
     def all_events(self) -> str:
         return f"{self.prefix}.events.>"
 
-    def contracts(self, region_id: int, batch_key: str) -> str:
+    def contracts(self, region_id: int | str, batch_key: str) -> str:
         """New contracts of a region, each with its complete item list.
 
         Each batch has a subject of its own (``batch_key`` identifies its contracts), so the
@@ -40,7 +40,7 @@ class Subjects:
     def all_contracts(self) -> str:
         return f"{self.prefix}.events.contracts.>"
 
-    def sweep(self, region_id: int) -> str:
+    def sweep(self, region_id: int | str) -> str:
         """The complete listing of a region at one ESI generation."""
         return f"{self.prefix}.events.sweep.{region_id}"
 
@@ -48,11 +48,11 @@ class Subjects:
     def all_sweeps(self) -> str:
         return f"{self.prefix}.events.sweep.*"
 
-    def delisted(self, region_id: int, generation_key: str) -> str:
+    def delisted(self, region_id: int | str, generation_key: str) -> str:
         """Contracts a region's sweep stopped listing (one subject per generation)."""
         return f"{self.prefix}.events.delisted.{region_id}.{generation_key}"
 
-    def bids(self, region_id: int, batch_key: str) -> str:
+    def bids(self, region_id: int | str, batch_key: str) -> str:
         """New bids on auctions of a region (one subject per distinct batch, as contracts)."""
         return f"{self.prefix}.events.bids.{region_id}.{batch_key}"
 

@@ -181,6 +181,46 @@ def verify(
     raise typer.Exit(0 if all(d.equal for d in differences) else 1)
 
 
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+
+
+def generated_documents() -> dict[str, str]:
+    """The documents kept in ``docs/``: the API's OpenAPI and the messages' AsyncAPI."""
+    import json  # noqa: PLC0415
+
+    from common.message_docs import asyncapi_document  # noqa: PLC0415
+    from services.api.app import create_app  # noqa: PLC0415
+    from services.api.settings import ApiSettings  # noqa: PLC0415
+
+    openapi = create_app(ApiSettings(_env_file=None)).openapi()
+    return {
+        "openapi.json": json.dumps(openapi, indent=2, sort_keys=True) + "\n",
+        "asyncapi.json": asyncapi_document(),
+    }
+
+
+@app.command()
+def docs(
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail if a document in docs/ is out of date.")
+    ] = False,
+) -> None:
+    """Write the OpenAPI (HTTP API) and AsyncAPI (messages) documents into docs/."""
+    stale = []
+    for name, content in generated_documents().items():
+        path = DOCS_DIR / name
+        if path.exists() and path.read_text() == content:
+            continue
+        stale.append(name)
+        if not check:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(content)
+            typer.echo(f"wrote docs/{name}")
+    if check and stale:
+        typer.echo(f"out of date: {', '.join(stale)} (run: hangar-bay docs)", err=True)
+        raise typer.Exit(1)
+
+
 @app.command()
 def up(
     simulate: Annotated[
