@@ -29,7 +29,7 @@ class FetcherSettings(HangarSettings):
     backoff_base_seconds: float = Field(
         1.0, ge=0, description="First retry delay (doubles, jittered)."
     )
-    backoff_max_seconds: float = Field(60, ge=0)
+    backoff_max_seconds: float = Field(60, ge=0, description="Longest retry delay.")
     max_in_flight: int = Field(16, ge=1, le=100, description="Concurrent ESI requests per process.")
     error_limit_floor: int = Field(
         20,

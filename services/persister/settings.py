@@ -17,4 +17,4 @@ class PersisterSettings(HangarSettings):
         5, ge=2, le=100, description="Deliveries before a failing message is dead-lettered."
     )
     retry_delay_seconds: float = Field(5, ge=0, description="Delay before a retried message.")
-    database_pool_size: int = Field(4, ge=1, le=100)
+    database_pool_size: int = Field(4, ge=1, le=100, description="PostgreSQL connections kept.")

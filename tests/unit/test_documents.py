@@ -9,7 +9,7 @@ import pytest
 from services.cli import DOCS_DIR, generated_documents
 
 
-@pytest.mark.parametrize("name", ["openapi.json", "asyncapi.json"])
+@pytest.mark.parametrize("name", ["openapi.json", "asyncapi.json", "CONFIGURATION.md"])
 def test_generated_document_is_committed_and_current(name: str) -> None:
     committed = (DOCS_DIR / name).read_text()
     assert committed == generated_documents()[name], f"docs/{name} is stale: run hangar-bay docs"
