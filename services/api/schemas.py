@@ -35,7 +35,17 @@ DEFAULT_PAGE_SIZE = 50
 
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID)]
 ContractTypeName = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
-MoneyFilter = Annotated[Decimal, Field(ge=0, lt=Decimal(10) ** 18, allow_inf_nan=False)]
+MAX_FILTER_AMOUNT = 10**18
+# Documented as what it is on the wire, a number (the default schema of Decimal adds an
+# unconstrained string branch that would let any text pass for valid).
+MoneyFilter = Annotated[
+    Decimal,
+    Field(ge=0, lt=Decimal(MAX_FILTER_AMOUNT), allow_inf_nan=False),
+    WithJsonSchema(
+        {"type": "number", "minimum": 0, "exclusiveMaximum": MAX_FILTER_AMOUNT},
+        mode="validation",
+    ),
+]
 VolumeFilter = Annotated[float, Field(ge=0, lt=1e18, allow_inf_nan=False)]
 
 

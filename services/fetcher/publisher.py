@@ -5,6 +5,11 @@ publish acknowledged by JetStream before anything is recorded as sent.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, RegionSweep
@@ -12,6 +17,10 @@ from common.subjects import Subjects
 from services.fetcher import metrics
 
 HEADROOM_BYTES = 4096
+PUBLISH_TIMEOUT_SECONDS = 10.0
+PUBLISH_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
 
 
 class MessageTooLargeError(Exception):
@@ -29,7 +38,20 @@ class Publisher:
             raise MessageTooLargeError(
                 f"{kind} message of {len(payload)} bytes exceeds {self._max_bytes}"
             )
-        await self._js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self._js.publish(
+                    subject, payload, timeout=PUBLISH_TIMEOUT_SECONDS,
+                    headers={"Nats-Msg-Id": message_id},
+                )  # fmt: skip
+                break
+            except (NatsTimeoutError, NoRespondersError):
+                # Unknown whether JetStream stored it: publishing again under the same
+                # Nats-Msg-Id is safe, the stream drops the duplicate.
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise
+                log.warning("publish not acknowledged, retrying", extra={"msg_id": message_id})
+                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
         metrics.MESSAGES_PUBLISHED.labels(kind).inc()
 
     async def contracts(self, batch: ContractsBatch) -> list[ContractsBatch]:

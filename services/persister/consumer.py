@@ -72,7 +72,9 @@ async def dead_letter(
         payload=rejected.body.decode("utf-8", errors="replace"),
     )
     message_id = f"dead:{delivery.stream_sequence}:{hash(rejected.reason) & 0xFFFFFFFF:x}"
-    await js.publish(subjects.dead_letter, letter.to_json(), headers={"Nats-Msg-Id": message_id})
+    await js.publish(
+        subjects.dead_letter, letter.to_json(), timeout=10, headers={"Nats-Msg-Id": message_id}
+    )
     metrics.DEAD_LETTERS.inc()
     log.error(
         "message dead-lettered",
