@@ -23,6 +23,7 @@ from services.persister.settings import PersisterSettings
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 0.5
+LAG_CHECK_SECONDS = 5.0
 
 
 async def consumer_is_idle(js: JetStreamContext, subjects: Subjects) -> bool:
@@ -64,7 +65,9 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         idle_streak = 0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
+                await asyncio.wait_for(
+                    stop.wait(), IDLE_CHECK_SECONDS if until_idle else LAG_CHECK_SECONDS
+                )
             idle = await consumer_is_idle(js, subjects)
             idle_streak = idle_streak + 1 if idle else 0
             if until_idle and idle_streak >= 2:
