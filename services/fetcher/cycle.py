@@ -204,10 +204,8 @@ class RegionCycle:
         auctions = sorted(
             {c.contract_id for page in sweep.pages for c in page.contracts if c.type == "auction"}
         )
-        auctions = [
-            a for a in auctions if a not in set(await self._state.unknown_contracts(auctions))
-        ]
-        due = [a for a in auctions if await self._state.bids_due(a)]
+        unpublished = set(await self._state.unknown_contracts(auctions))
+        due = await self._state.bids_due([a for a in auctions if a not in unpublished])
         if not due:
             return
         published = await self._state.published_bids(due)

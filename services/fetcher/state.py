@@ -156,8 +156,13 @@ class FetcherState:
                 mapping={str(c): orjson.dumps(sorted(b)) for c, b in bids.items()},
             )
 
-    async def bids_due(self, contract_id: int) -> bool:
-        return not await self._redis.exists(self._key("bids_fresh", contract_id))
+    async def bids_due(self, contract_ids: Sequence[int]) -> list[int]:
+        """The auctions whose bids' cache has expired."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for contract_id in contract_ids:
+                pipe.exists(self._key("bids_fresh", contract_id))
+            fresh = await pipe.execute()
+        return [c for c, is_fresh in zip(contract_ids, fresh, strict=True) if not is_fresh]
 
     async def bids_fresh_for(self, contract_id: int, seconds: float) -> None:
         await self._redis.set(self._key("bids_fresh", contract_id), 1, ex=max(1, int(seconds)))
