@@ -28,7 +28,7 @@ from common.migration import upgrade_async
 from common.subjects import Subjects
 from tests.servers import ServerUrls, test_servers
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def quiet_faststream(level: str) -> None:

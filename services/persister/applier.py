@@ -7,6 +7,7 @@ act on the :class:`Outcome` (ack, retry later, dead-letter).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,13 +95,10 @@ async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -
     is delivered again later.
     """
     outcome = Outcome()
-    parsed: dict[int, Parsed] = {}
-    for index, delivery in enumerate(deliveries):
-        try:
-            parsed[index] = parse_message(delivery.body)
-        except ValidationError as error:
-            reason = f"invalid message: {_summary(error)}"
-            outcome.rejected.append(Rejected(index, reason, delivery.body))
+    # Parsing megabytes of JSON holds the CPU for a while: in a worker thread the event loop
+    # keeps answering NATS (heartbeats, acks) meanwhile.
+    parsed, rejected = await asyncio.to_thread(_parse_all, deliveries)
+    outcome.rejected.extend(rejected)
     if not parsed:
         return outcome
     async with pool.acquire() as connection:
@@ -160,6 +158,18 @@ async def _apply_contract_by_contract(
             outcome.rejected.append(Rejected(index, reason, single.to_json()))
     # the message is settled: its valid contracts are committed, the others dead-lettered
     outcome.applied.append(index)
+
+
+def _parse_all(deliveries: Sequence[Delivery]) -> tuple[dict[int, Parsed], list[Rejected]]:
+    parsed: dict[int, Parsed] = {}
+    rejected: list[Rejected] = []
+    for index, delivery in enumerate(deliveries):
+        try:
+            parsed[index] = parse_message(delivery.body)
+        except ValidationError as error:
+            reason = f"invalid message: {_summary(error)}"
+            rejected.append(Rejected(index, reason, delivery.body))
+    return parsed, rejected
 
 
 def _summary(error: ValidationError) -> str:

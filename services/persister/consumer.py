@@ -143,7 +143,11 @@ def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) ->
     """The broker with the persister's one subscriber; ``state["pool"]`` is set at start."""
     subjects = Subjects(settings.name_prefix)
     broker = NatsBroker(
-        settings.nats_url.split(","), graceful_timeout=30.0, log_level=logging.DEBUG
+        settings.nats_url.split(","),
+        graceful_timeout=30.0,
+        # FastStream's own logger prints to stdout around the project's log set-up
+        logger=logging.getLogger("services.persister.faststream"),
+        log_level=logging.DEBUG,
     )
     stream = JStream(name=subjects.stream, declare=False)
 

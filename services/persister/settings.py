@@ -7,9 +7,17 @@ from common.settings import HangarSettings
 
 class PersisterSettings(HangarSettings):
     fetch_batch: int = Field(
-        32, ge=1, le=1000, description="Messages fetched (and committed) together."
+        8,
+        ge=1,
+        le=1000,
+        description=(
+            "Messages fetched (and committed) together; a contracts batch holds up to 1000 "
+            "contracts, so 8 is up to 8000 contracts per transaction."
+        ),
     )
-    fetch_timeout_seconds: float = Field(1.0, gt=0, description="Longest wait to fill a fetch.")
+    fetch_timeout_seconds: float = Field(
+        0.2, gt=0, description="Longest wait to fill a fetch (a partial fetch waits this long)."
+    )
     ack_wait_seconds: float = Field(
         60, gt=0, description="Time to commit a fetch before JetStream redelivers it."
     )
