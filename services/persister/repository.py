@@ -55,6 +55,34 @@ class ApplyResult:
         return self.contracts_written + self.items_written + self.bids_written
 
 
+#: Staging tables: rows are COPYed in, then merged set-based (faster than binding arrays).
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS incoming_contracts (
+    contract_id bigint, region_id bigint, type text, issuer_id bigint,
+    issuer_corporation_id bigint, date_issued timestamptz, date_expired timestamptz,
+    price numeric, reward numeric, collateral numeric, buyout numeric, volume float8,
+    days_to_complete int, start_location_id bigint, end_location_id bigint,
+    for_corporation boolean, title text, seen_at timestamptz, source_last_modified timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS incoming_items (
+    record_id bigint, contract_id bigint, type_id bigint, quantity bigint, is_included boolean,
+    item_id bigint, is_blueprint_copy boolean, material_efficiency int, time_efficiency int,
+    runs int
+) ON COMMIT DELETE ROWS;
+TRUNCATE incoming_contracts, incoming_items;
+"""
+
+INCOMING_CONTRACT_COLUMNS = (
+    "contract_id", "region_id", "type", "issuer_id", "issuer_corporation_id", "date_issued",
+    "date_expired", "price", "reward", "collateral", "buyout", "volume", "days_to_complete",
+    "start_location_id", "end_location_id", "for_corporation", "title", "seen_at",
+    "source_last_modified",
+)  # fmt: skip
+INCOMING_ITEM_COLUMNS = (
+    "record_id", "contract_id", "type_id", "quantity", "is_included", "item_id",
+    "is_blueprint_copy", "material_efficiency", "time_efficiency", "runs",
+)  # fmt: skip
+
 _UPSERT_CONTRACTS = """
 INSERT INTO contracts AS c (
     contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
@@ -65,14 +93,7 @@ SELECT contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issu
     price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
     end_location_id, for_corporation, title, 'outstanding', seen_at, seen_at, NULL,
     source_last_modified
-FROM unnest(
-    $1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[],
-    $7::timestamptz[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
-    $12::float8[], $13::int[], $14::bigint[], $15::bigint[], $16::boolean[], $17::text[],
-    $18::timestamptz[], $19::timestamptz[]
-) AS n(contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
-    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
-    end_location_id, for_corporation, title, seen_at, source_last_modified)
+FROM incoming_contracts
 ON CONFLICT (contract_id) DO UPDATE SET
     region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,
     issuer_corporation_id = EXCLUDED.issuer_corporation_id,
@@ -96,9 +117,9 @@ _INSERT_ITEMS = """
 INSERT INTO contract_items (
     record_id, contract_id, type_id, quantity, is_included, item_id, is_blueprint_copy,
     material_efficiency, time_efficiency, runs)
-SELECT * FROM unnest(
-    $1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[],
-    $7::boolean[], $8::int[], $9::int[], $10::int[])
+SELECT record_id, contract_id, type_id, quantity, is_included, item_id, is_blueprint_copy,
+    material_efficiency, time_efficiency, runs
+FROM incoming_items
 ON CONFLICT (record_id) DO NOTHING
 """
 
@@ -112,7 +133,7 @@ ON CONFLICT (bid_id) DO NOTHING
 
 _FOREIGN_ITEMS = """
 SELECT n.record_id, n.contract_id, i.contract_id AS owner
-FROM unnest($1::bigint[], $2::bigint[]) AS n(record_id, contract_id)
+FROM incoming_items AS n
 JOIN contract_items AS i USING (record_id)
 WHERE i.contract_id <> n.contract_id
 LIMIT 10
@@ -183,19 +204,17 @@ async def apply_contracts(
     pairs = _newest_contracts(batches)
     if not pairs:
         return ApplyResult()
-    columns: list[list[object]] = [[] for _ in range(19)]
-    for batch, c in pairs:
-        row = (
+    contract_rows = [
+        (
             c.contract_id, batch.region_id, c.type, c.issuer_id, c.issuer_corporation_id,
             c.date_issued, c.date_expired, _money(c.price), _money(c.reward),
             _money(c.collateral), _money(c.buyout), c.volume, c.days_to_complete,
             c.start_location_id, c.end_location_id, c.for_corporation, c.title,
             batch.fetched_at, batch.source.last_modified,
-        )  # fmt: skip
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-    status = await connection.execute(_UPSERT_CONTRACTS, *columns)
-    item_columns: list[list[object]] = [[] for _ in range(10)]
+        )
+        for batch, c in pairs
+    ]  # fmt: skip
+    item_rows: list[tuple[object, ...]] = []
     seen_records: dict[int, int] = {}
     for _, c in pairs:
         for i in c.items:
@@ -208,17 +227,23 @@ async def apply_contracts(
                     )
                 continue  # the same item twice in one contract
             seen_records[i.record_id] = c.contract_id
-            item_row = (
-                i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
-                i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs,
+            item_rows.append(
+                (i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
+                 i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs)
             )  # fmt: skip
-            for column, value in zip(item_columns, item_row, strict=True):
-                column.append(value)
+    await connection.execute(_STAGING)
+    await connection.copy_records_to_table(
+        "incoming_contracts", records=contract_rows, columns=INCOMING_CONTRACT_COLUMNS
+    )
+    status = await connection.execute(_UPSERT_CONTRACTS)
     items_written = 0
-    if seen_records:
-        items_written = _rowcount(await connection.execute(_INSERT_ITEMS, *item_columns))
-        if items_written < len(seen_records):
-            await _check_item_ownership(connection, item_columns[0], item_columns[1])
+    if item_rows:
+        await connection.copy_records_to_table(
+            "incoming_items", records=item_rows, columns=INCOMING_ITEM_COLUMNS
+        )
+        items_written = _rowcount(await connection.execute(_INSERT_ITEMS))
+        if items_written < len(item_rows):
+            await _check_item_ownership(connection)
     return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
 
 
@@ -261,11 +286,9 @@ async def apply_sweep(connection: DbConnection, sweep: RegionSweep) -> ApplyResu
     return ApplyResult(contracts_marked_gone=_rowcount(gone))
 
 
-async def _check_item_ownership(
-    connection: DbConnection, record_ids: list[object], contract_ids: list[object]
-) -> None:
+async def _check_item_ownership(connection: DbConnection) -> None:
     """Items already present must belong to the same contract: items never move."""
-    foreign = await connection.fetch(_FOREIGN_ITEMS, record_ids, contract_ids)
+    foreign = await connection.fetch(_FOREIGN_ITEMS)
     if foreign:
         details = ", ".join(
             f"record {r['record_id']} of contract {r['contract_id']} belongs to {r['owner']}"
