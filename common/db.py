@@ -11,6 +11,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -128,6 +129,11 @@ class RegionSweepState(Base):
     generation: Mapped[datetime] = mapped_column(Timestamp)
     swept_at: Mapped[datetime] = mapped_column(Timestamp)
     contract_count: Mapped[int] = mapped_column(Integer)
+    contract_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger),
+        server_default=text("'{}'"),
+        comment="The sweep's listing: decides a contracts batch that arrives after it",
+    )
 
 
 def sqlalchemy_url(database_url: str) -> str:

@@ -18,6 +18,16 @@ from services.fetcher.state import FetcherState
 log = logging.getLogger(__name__)
 
 
+def _contract_ids(body: bytes) -> list[int] | None:
+    """The contract ids of a contracts batch, or ``None`` if the body is not one (a poison
+    message on a contracts subject is the persister's to dead-letter, not the fetcher's)."""
+    try:
+        contracts = orjson.loads(body)["contracts"]
+        return [int(c["contract_id"]) for c in contracts]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 async def rebuild_known_contracts(
     js: JetStreamContext, subjects: Subjects, state: FetcherState
 ) -> int:
@@ -39,7 +49,13 @@ async def rebuild_known_contracts(
                     message = await subscription.next_msg(timeout=5)
                 except NatsTimeoutError:
                     break  # the stream holds no (more) contracts batches
-                ids = [c["contract_id"] for c in orjson.loads(message.data).get("contracts", [])]
+                ids = _contract_ids(message.data)
+                if ids is None:
+                    log.warning(
+                        "unreadable contracts message skipped while rebuilding",
+                        extra={"stream_sequence": message.metadata.sequence.stream},
+                    )
+                    ids = []
                 await state.mark_known(ids)
                 known += len(ids)
                 if (

@@ -89,11 +89,20 @@ INSERT INTO contracts AS c (
     price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
     end_location_id, for_corporation, title, status, first_seen_at, last_seen_at, gone_at,
     source_last_modified)
-SELECT contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
-    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
-    end_location_id, for_corporation, title, 'outstanding', seen_at, seen_at, NULL,
-    source_last_modified
-FROM incoming_contracts
+SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
+    n.date_issued, n.date_expired, n.price, n.reward, n.collateral, n.buyout, n.volume,
+    n.days_to_complete, n.start_location_id, n.end_location_id, n.for_corporation, n.title,
+    CASE WHEN s.generation > n.source_last_modified
+         THEN CASE WHEN n.contract_id = ANY(s.contract_ids) THEN 'outstanding' ELSE 'gone' END
+         ELSE 'outstanding' END,
+    n.seen_at, n.seen_at,
+    CASE WHEN s.generation > n.source_last_modified
+         THEN CASE WHEN n.contract_id = ANY(s.contract_ids) THEN NULL ELSE s.generation END
+    END,
+    n.source_last_modified
+FROM incoming_contracts AS n
+-- a batch applied after a newer sweep of its region (redelivered late): that sweep decides
+LEFT JOIN region_sweeps AS s ON s.region_id = n.region_id
 ON CONFLICT (contract_id) DO UPDATE SET
     region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,
     issuer_corporation_id = EXCLUDED.issuer_corporation_id,
@@ -145,11 +154,11 @@ WHERE NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = n.id)
 """
 
 _RECORD_SWEEP = """
-INSERT INTO region_sweeps AS s (region_id, generation, swept_at, contract_count)
-VALUES ($1, $2, $3, $4)
+INSERT INTO region_sweeps AS s (region_id, generation, swept_at, contract_count, contract_ids)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (region_id) DO UPDATE SET
     generation = EXCLUDED.generation, swept_at = EXCLUDED.swept_at,
-    contract_count = EXCLUDED.contract_count
+    contract_count = EXCLUDED.contract_count, contract_ids = EXCLUDED.contract_ids
 WHERE s.generation < EXCLUDED.generation
 RETURNING region_id
 """
@@ -273,7 +282,12 @@ async def apply_bids(connection: DbConnection, batches: Sequence[BidsBatch]) -> 
 async def apply_sweep(connection: DbConnection, sweep: RegionSweep) -> ApplyResult:
     """Mark gone what a newer complete sweep no longer lists; refresh what it lists."""
     recorded = await connection.fetchval(
-        _RECORD_SWEEP, sweep.region_id, sweep.generation, sweep.swept_at, len(sweep.contract_ids)
+        _RECORD_SWEEP,
+        sweep.region_id,
+        sweep.generation,
+        sweep.swept_at,
+        len(sweep.contract_ids),
+        sweep.contract_ids,
     )
     if recorded is None:
         return ApplyResult()  # an older or already applied generation changes nothing
