@@ -2,16 +2,20 @@
 
     uv run python -m benchmarks.bench_api                   # 1M contracts, ~6M items
     uv run python -m benchmarks.bench_api --contracts 100000 --seconds 10
+    uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api   # generate once, reuse
+    uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api --workers 2
 
 Generates contracts and items in SQL (``generate_series``) in a fresh database of an
-embedded PostgreSQL (or ``--database-url``, reused when it already holds the data), serves the
-API with uvicorn in a child process (``services.api.main.run``) and drives it with
-``--clients`` concurrent HTTP clients for ``--seconds`` on a representative mix of list
-queries (filters, sorts both ways, later pages through a cursor, ``count=true``). Then the
-very statements the API runs (compiled from ``services.api.queries``) go straight through an
-asyncpg pool of the same size with the same concurrency. Prints p50 / p99 / throughput of
-both and the ratios. Everything runs on this machine: the client, the API and PostgreSQL share
-its cores, as they say in the output.
+embedded PostgreSQL (kept in ``--data-dir`` and reused by the next run when given; or
+``--database-url``, reused when it already holds the data), serves the API with uvicorn in a
+child process (``services.api.main.run``, ``--workers`` processes) and drives it with
+``--clients`` concurrent keep-alive HTTP connections for ``--seconds`` on a representative mix
+of list queries (filters, sorts both ways, later pages through a cursor, ``count=true``). Then
+the very statements the API runs (compiled from ``services.api.queries``) go straight through
+an asyncpg pool with as many connections and the same concurrency. Prints p50 / p99 /
+throughput of both, the ratios, and the CPU time per request of the API processes and of the
+client. Everything runs on this machine: the client, the API and PostgreSQL share its cores
+(with whatever else runs: the load average is printed), as they say in the output.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -150,16 +155,22 @@ def compiled(statement: Statement) -> tuple[str, list[Any]]:
 
 
 @contextlib.contextmanager
-def postgres(database_url: str | None) -> Iterator[str]:
+def postgres(database_url: str | None, data_dir: Path | None) -> Iterator[str]:
+    """The server: ``database_url``'s, else an embedded one (data kept in ``data_dir`` when
+    given, else in a temporary directory)."""
     if database_url:
         yield database_url
         return
-    with tempfile.TemporaryDirectory(prefix="hangar-bench-") as work:
-        server = start_postgres(Path(work) / "postgres", database="postgres")
-        try:
-            yield server.url
-        finally:
-            server.close()
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hangar-bench-")))
+        else:
+            work = data_dir.resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        work.chmod(0o755)  # embedded PostgreSQL runs as another user when started by root
+        server = start_postgres(work / "postgres", database="postgres")
+        stack.callback(server.close)
+        yield server.url
 
 
 async def populate(database_url: str, contracts: int) -> None:
@@ -217,9 +228,13 @@ async def prepare(client: httpx.AsyncClient, pool: asyncpg.Pool, secret: str) ->
     return requests
 
 
-async def drive(
-    clients: int, seconds: float, requests: list[Request], one: Callable[[Request], Awaitable[bool]]
-) -> Outcome:
+One = Callable[[Request], Awaitable[bool]]
+Session = Callable[[], contextlib.AbstractAsyncContextManager[One]]
+
+
+async def drive(clients: int, seconds: float, requests: list[Request], session: Session) -> Outcome:
+    """``clients`` concurrent clients, each with a session of its own (an HTTP connection),
+    sending the mix round-robin for ``seconds``."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -227,19 +242,60 @@ async def drive(
     async def client(offset: int) -> None:
         nonlocal errors
         turn = offset
-        while time.perf_counter() < deadline:
-            request = requests[turn % len(requests)]
-            turn += 1
-            started = time.perf_counter()
-            ok = await one(request)
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
+        async with session() as one:
+            while time.perf_counter() < deadline:
+                request = requests[turn % len(requests)]
+                turn += 1
+                started = time.perf_counter()
+                ok = await one(request)
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(client(offset) for offset in range(clients)))
     return Outcome(latencies, errors, time.perf_counter() - started)
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads whole responses: about the
+    least client work per request, so that the client's CPU (it shares the machine with the
+    API and PostgreSQL) is spent on the API rather than on itself. Like a browser or httpx it
+    accepts gzip; bodies are read, not decompressed or parsed (the asyncpg side decodes rows,
+    but neither side builds objects from them)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, target: str) -> int:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Accept-Encoding: gzip\r\nUser-Agent: bench-api\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, _, header_block = head.partition(b"\r\n")
+        length = 0
+        for line in header_block.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return int(status_line.split(b" ", 2)[1])
+
+    async def close(self) -> None:
+        """Close the connection (the next ``get`` opens another)."""
+        if self._streams is not None:
+            writer = self._streams[1]
+            self._streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -248,15 +304,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (the API's uvicorn workers)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(current)
+            pending += children(current)
+    return total
+
+
 @contextlib.asynccontextmanager
 async def served_api(
-    database_url: str, secret: str, pool_size: int
+    database_url: str, secret: str, pool_size: int, workers: int
 ) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     environment = {
         **os.environ,
         "HANGAR_DATABASE_URL": database_url,
         "HANGAR_CURSOR_SECRET": secret,
+        "HANGAR_API_WORKERS": str(workers),
         "HANGAR_DB_POOL_SIZE": str(pool_size),
         "HANGAR_DB_MAX_OVERFLOW": "0",
         "HANGAR_LOG_LEVEL": "WARNING",
@@ -284,13 +361,21 @@ async def served_api(
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    with postgres(arguments.database_url) as server_url:
+    with postgres(arguments.database_url, arguments.data_dir) as server_url:
         database_url = server_url
         if not arguments.database_url:
-            name = f"hangar_bench_{uuid.uuid4().hex[:8]}"
+            # A kept data directory keeps one database per size, reused by the next run.
+            name = (
+                f"hangar_bench_api_{arguments.contracts}"
+                if arguments.data_dir is not None
+                else f"hangar_bench_{uuid.uuid4().hex[:8]}"
+            )
             admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            await admin.close()
+            try:
+                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await admin.close()
             database_url = with_database(server_url, name)
         await asyncio.to_thread(upgrade, database_url)
         await populate(database_url, arguments.contracts)
@@ -303,8 +388,13 @@ async def main(arguments: argparse.Namespace) -> None:
             server_settings={"jit": "off", "statement_timeout": "5000"},
         )
         try:
+            # The API's workers share the connections the asyncpg side has: pool / workers each.
+            worker_pool = max(1, arguments.pool_size // arguments.workers)
             async with (
-                served_api(database_url, secret, arguments.pool_size) as (base_url, api_pid),
+                served_api(database_url, secret, worker_pool, arguments.workers) as (
+                    base_url,
+                    api_pid,
+                ),
                 httpx.AsyncClient(
                     base_url=base_url,
                     limits=httpx.Limits(max_connections=arguments.clients),
@@ -313,32 +403,68 @@ async def main(arguments: argparse.Namespace) -> None:
             ):
                 requests = await prepare(client, pool, secret)
 
-                async def through_api(request: Request) -> bool:
+                targets = {
+                    request.name: "/v1/contracts?" + urlencode(request.params, doseq=True)
+                    for request in requests
+                }
+
+                @contextlib.asynccontextmanager
+                async def lean_session() -> AsyncIterator[One]:
+                    url = httpx.URL(base_url)
+                    connection = HttpConnection(url.host, url.port or 80)
+
+                    async def one(request: Request) -> bool:
+                        try:
+                            return await connection.get(targets[request.name]) == 200
+                        except (OSError, asyncio.IncompleteReadError):
+                            await connection.close()
+                            return False
+
                     try:
-                        response = await client.get("/v1/contracts", params=request.params)
-                    except httpx.TransportError:
-                        return False
-                    return response.status_code == 200
+                        yield one
+                    finally:
+                        await connection.close()
 
-                async def through_asyncpg(request: Request) -> bool:
-                    async with pool.acquire() as connection:
-                        for sql, values in request.statements:
-                            await connection.fetch(sql, *values)
-                    return True
+                @contextlib.asynccontextmanager
+                async def httpx_session() -> AsyncIterator[One]:
+                    async def one(request: Request) -> bool:
+                        try:
+                            response = await client.get("/v1/contracts", params=request.params)
+                        except httpx.TransportError:
+                            return False
+                        return response.status_code == 200
 
+                    yield one
+
+                @contextlib.asynccontextmanager
+                async def asyncpg_session() -> AsyncIterator[One]:
+                    async def one(request: Request) -> bool:
+                        async with pool.acquire() as connection:
+                            for sql, values in request.statements:
+                                await connection.fetch(sql, *values)
+                        return True
+
+                    yield one
+
+                api_session = lean_session if arguments.client == "lean" else httpx_session
                 outcomes: dict[str, Outcome] = {}
-                for label, one in (("asyncpg", through_asyncpg), ("api", through_api)):
-                    await drive(arguments.clients, min(3.0, arguments.seconds), requests, one)
-                    cpu_before = cpu_seconds(api_pid)
+                for label, session in (("asyncpg", asyncpg_session), ("api", api_session)):
+                    await drive(arguments.clients, min(3.0, arguments.seconds), requests, session)
+                    api_before = tree_cpu_seconds(api_pid)
+                    client_before = time.process_time()
                     outcomes[label] = await drive(
-                        arguments.clients, arguments.seconds, requests, one
+                        arguments.clients, arguments.seconds, requests, session
                     )
+                    done = max(1, len(outcomes[label].latencies))
+                    client_cpu = (time.process_time() - client_before) / done
                     print(outcomes[label].line(label))
                     if label == "api":
-                        per_request = (cpu_seconds(api_pid) - cpu_before) / max(
-                            1, len(outcomes[label].latencies)
+                        api_cpu = (tree_cpu_seconds(api_pid) - api_before) / done
+                        print(
+                            f"api processes CPU per request: {api_cpu * 1000:.2f} ms "
+                            f"({arguments.workers} worker(s))"
                         )
-                        print(f"api process CPU per request: {per_request * 1000:.2f} ms")
+                    print(f"{label} client CPU per request: {client_cpu * 1000:.2f} ms")
         finally:
             await pool.close()
     raw, api = outcomes["asyncpg"], outcomes["api"]
@@ -348,8 +474,10 @@ async def main(arguments: argparse.Namespace) -> None:
     )
     print(
         f"({len(MIX)} list queries round-robin, {arguments.clients} concurrent clients, "
-        f"{arguments.seconds:.0f} s each, pool {arguments.pool_size}, "
-        f"one uvicorn worker; client, API and PostgreSQL share {os.cpu_count()} cores)"
+        f"{arguments.seconds:.0f} s each, {arguments.pool_size} connections, "
+        f"{arguments.workers} uvicorn worker(s), {arguments.client} HTTP client; "
+        "client, API and PostgreSQL share "
+        f"{os.cpu_count()} cores; {os.getloadavg()[0]:.2f} load average)"
     )
 
 
@@ -358,9 +486,31 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="Connections, split among the API's workers."
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (HANGAR_API_WORKERS)."
+    )
+    parser.add_argument(
+        "--client",
+        choices=["lean", "httpx"],
+        default="lean",
+        help=(
+            "HTTP client of the API side: a minimal keep-alive HTTP/1.1 client (default), or "
+            "httpx, which spends several ms of the shared CPU per request itself."
+        ),
+    )
     parser.add_argument(
         "--database-url", help="A PostgreSQL database (migrated here; data reused when present)."
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help=(
+            "Keep the embedded PostgreSQL's data here and reuse the generated contracts in the "
+            "next run (default: a temporary directory, generated again every run)."
+        ),
     )
     return parser.parse_args()
 

@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 
 def entity_tag(body: bytes) -> str:
-    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    # A validator, not a signature: SHA-1 is the fastest digest hashlib has here (~2x BLAKE2b).
+    return f'W/"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
 
 
 def _opaque(tag: str) -> str:
@@ -37,7 +38,11 @@ def none_match(if_none_match: str | None, etag: str) -> bool:
 
 
 def cached_json(request: Request, model: BaseModel, max_age_s: int) -> Response:
-    body = model.model_dump_json().encode()
+    return cached_body(request, model.model_dump_json().encode(), max_age_s)
+
+
+def cached_body(request: Request, body: bytes, max_age_s: int) -> Response:
+    """A JSON response of ``body`` with its validator, or ``304`` when the client has it."""
     etag = entity_tag(body)
     headers = {
         "ETag": etag,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from services.api.cursor import CursorCodec
 from services.api.settings import ApiSettings
@@ -48,6 +51,33 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
     every statement is its own read-only transaction (the API never writes)."""
     async with state.engine.connect() as connection:
         yield connection
+
+
+class ConnectionLostError(ConnectionError):
+    """The database connection broke during a statement (it has been invalidated)."""
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg's own, for statements run straight through asyncpg (no
+    SQLAlchemy connection, execution context or result objects). Same pool, same session
+    settings as ``get_session``; a connection asyncpg finds broken is invalidated, so that the
+    pool does not hand it out again, and reported as ``ConnectionLostError`` (503). A statement
+    cancelled with its request is cancelled in PostgreSQL too and leaves the connection usable
+    (asyncpg's doing; ``test_a_list_request_cancelled_mid_statement...`` holds it)."""
+    pooled = await engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert isinstance(driver, asyncpg.Connection)
+        try:
+            yield driver
+        except Exception as error:
+            if not driver.is_closed():
+                raise
+            pooled.invalidate(error)
+            raise ConnectionLostError("the database connection was lost") from error
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]

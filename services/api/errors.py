@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,21 +90,32 @@ def install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
         message = error.detail if isinstance(error.detail, str) else "request failed"
         return error_response(error.status_code, code, message, headers=error.headers)
 
-    async def on_database_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, DBAPIError)
-        sqlstate = getattr(error.orig, "sqlstate", None)
+    def database_error(
+        request: Request, error: Exception, sqlstate: str | None, *, invalidated: bool
+    ) -> JSONResponse:
         if sqlstate == QUERY_CANCELED:
             log.warning("statement timeout", path=request.url.path)
             return _database_unavailable(
                 metrics, "query_timeout", "the query took too long; narrow the filters or retry"
             )
-        if error.connection_invalidated or (sqlstate or "").startswith(("08", "57P")):
+        if invalidated or (sqlstate or "").startswith(("08", "57P")):
             log.warning("database unavailable", path=request.url.path, sqlstate=sqlstate)
             return _database_unavailable(
                 metrics, "database_unavailable", "the database is unavailable; retry later"
             )
         log.error("database error", path=request.url.path, sqlstate=sqlstate, exc_info=error)
         return error_response(500, "internal_error", "internal server error")
+
+    async def on_database_error(request: Request, error: Exception) -> JSONResponse:
+        """Through SQLAlchemy (the driver's error is ``orig``)."""
+        assert isinstance(error, DBAPIError)
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return database_error(request, error, sqlstate, invalidated=error.connection_invalidated)
+
+    async def on_driver_error(request: Request, error: Exception) -> JSONResponse:
+        """Straight from asyncpg (the list query's path)."""
+        assert isinstance(error, asyncpg.PostgresError)
+        return database_error(request, error, error.sqlstate, invalidated=False)
 
     async def on_unreachable_database(request: Request, error: Exception) -> JSONResponse:
         log.warning("database unreachable", path=request.url.path, error=repr(error))
@@ -115,7 +127,9 @@ def install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DBAPIError, on_database_error)
-    # Connecting: refused or timed out (asyncpg raises OSError / TimeoutError), pool exhausted.
+    app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
+    # Connecting: refused or timed out (asyncpg raises OSError / TimeoutError), pool exhausted;
+    # a connection lost during a statement run through asyncpg (ConnectionLostError).
     app.add_exception_handler(OSError, on_unreachable_database)
     app.add_exception_handler(PoolTimeoutError, on_unreachable_database)
 

@@ -1,23 +1,61 @@
-"""Serving the API with uvicorn (``hangar-bay api --host --port``)."""
+"""Serving the API with uvicorn (``hangar-bay api --host --port``), in one or more processes.
+
+``HANGAR_API_WORKERS`` (``ApiSettings.api_workers``) worker processes share the listening
+socket; each builds its own app, engine and connection pool from the settings the parent
+read, so every worker signs cursors with the same secret (also the random default one).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
+
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from common.logs import configure_logging
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 
 
-def run(settings: ApiSettings, host: str | None = None, port: int | None = None) -> None:
-    """Serve until interrupted; ``host``/``port`` override the settings when given."""
+def serving_app(settings: ApiSettings) -> FastAPI:
+    """The app of one serving process, with its logging set up (a worker process starts with
+    a fresh interpreter)."""
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
+    return create_app(settings)
+
+
+def server_config(
+    settings: ApiSettings, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """The uvicorn configuration of ``run``; the app is built in each serving process."""
+    return uvicorn.Config(
+        # A picklable factory, not an import string: workers get the parent's settings.
+        functools.partial(serving_app, settings),
+        factory=True,
         host=host if host is not None else settings.api_host,
         port=port if port is not None else settings.api_port,
+        workers=settings.api_workers,
         log_config=None,
         server_header=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
+
+
+def run(settings: ApiSettings, host: str | None = None, port: int | None = None) -> None:
+    """Serve until interrupted; ``host``/``port`` override the settings when given."""
+    configure_logging(settings.log_level, settings.log_json)
+    config = server_config(settings, host, port)
+    if config.workers > 1:
+        # What uvicorn.run does for workers, which it only allows for an import string.
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # e.g. the port is taken: fail as uvicorn.run does
+        sys.exit(STARTUP_FAILURE)

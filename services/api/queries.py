@@ -17,29 +17,43 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Final
 
+import asyncpg
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    BindParameter,
     ColumnElement,
     CompoundSelect,
+    Integer,
+    Numeric,
     Select,
+    Text,
+    any_,
+    bindparam,
     exists,
     func,
     literal,
+    literal_column,
     select,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.type_api import TypeEngine
 
 from common.db import (
     STATUS_GONE,
@@ -79,6 +93,7 @@ SUMMARY_COLUMNS: Final = (
     contracts.c.last_seen_at,
     contracts.c.gone_at,
 )
+SUMMARY_NAMES: Final = tuple(column.name for column in SUMMARY_COLUMNS)
 ITEM_COLUMNS: Final = (
     items.c.record_id,
     items.c.type_id,
@@ -157,62 +172,203 @@ class Keyset:
     contract_id: int
 
 
-# --- filters -----------------------------------------------------------------------------
+# --- filters as named parameters ---------------------------------------------------------
+
+Params = dict[str, Any]
+"""Bound values of one statement by parameter name. Which names are present (with the sort,
+order, status and include_requested) decides the SQL text; only the values vary otherwise."""
+
+CENT: Final = Decimal("0.01")
+LIKE_ESCAPE: Final = "/"
+_BIGINT: Final = BigInteger()
+_BIGINTS: Final = ARRAY(BigInteger())
+_TEXT: Final = Text()
+_TEXTS: Final = ARRAY(Text())
+_INTEGER: Final = Integer()
+# Unconstrained numeric: a bound cast to the column's numeric(20, 2) would be rounded (half up)
+# and could overflow; bounds are made whole cents the right way instead (see cents_at_least).
+_AMOUNT: Final = Numeric()
 
 
-def filter_conditions(query: ContractListQuery, *, with_status: bool) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of the filters (``status`` only when ``with_status``)."""
+def cents_at_least(amount: Decimal) -> Decimal:
+    """The smallest whole-cent amount >= ``amount``: for a column of whole cents,
+    ``money >= amount`` exactly, with a bound of bounded length whatever the input's
+    precision or exponent (``1e-100000`` would not fit a PostgreSQL numeric)."""
+    return amount.quantize(CENT, rounding=ROUND_CEILING)
+
+
+def cents_at_most(amount: Decimal) -> Decimal:
+    """The largest whole-cent amount <= ``amount`` (see :func:`cents_at_least`)."""
+    return amount.quantize(CENT, rounding=ROUND_FLOOR)
+
+
+def like_escaped(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character) matching themselves."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
+def filter_params(query: ContractListQuery) -> Params:
+    """The filters' bound values (not ``status``, which is written into the SQL)."""
+    params: Params = {}
+    if len(query.region_id) == 1:
+        params["region_id"] = query.region_id[0]
+    elif query.region_id:
+        params["region_ids"] = query.region_id
+    if len(query.type) == 1:
+        params["type"] = query.type[0]
+    elif query.type:
+        params["types"] = query.type
+    for name, low, high in (
+        ("price", query.min_price, query.max_price),
+        ("reward", query.min_reward, query.max_reward),
+        ("collateral", query.min_collateral, query.max_collateral),
+    ):
+        if low is not None:
+            params[f"min_{name}"] = cents_at_least(low)
+        if high is not None:
+            params[f"max_{name}"] = cents_at_most(high)
+    optional: tuple[tuple[str, object], ...] = (
+        ("min_volume", query.min_volume),
+        ("max_volume", query.max_volume),
+        ("issued_after", query.issued_after),
+        ("issued_before", query.issued_before),
+        ("expires_after", query.expires_after),
+        ("expires_before", query.expires_before),
+        ("start_location_id", query.start_location_id),
+        ("end_location_id", query.end_location_id),
+        ("issuer_id", query.issuer_id),
+        ("issuer_corporation_id", query.issuer_corporation_id),
+    )
+    for name, value in optional:
+        if value is not None:
+            params[name] = value
+    if query.contains_type_id:
+        params["contains_type_ids"] = query.contains_type_id
+    if query.title is not None:
+        params["title"] = like_escaped(query.title)
+    return params
+
+
+Comparison = Callable[[ColumnElement[Any], Any], ColumnElement[bool]]
+
+
+def _status_is(status: str) -> ColumnElement[bool]:
+    # Written into the SQL text (each statement is cached per status): the planner sees it even
+    # in a generic plan.
+    return contracts.c.status == literal(status, literal_execute=True)
+
+
+def filter_conditions(
+    query: ContractListQuery, params: Params, *, with_status: bool
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of the filters in ``params`` (``status`` only when
+    ``with_status``): each a comparison with the bound parameter of the same name."""
+
+    def bound(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
+        return bindparam(name, params[name], type_=type_)
+
+    c = contracts.c
     conditions: list[ColumnElement[bool]] = []
     if with_status and query.status != "all":
-        conditions.append(contracts.c.status == query.status)
-    if len(query.region_id) == 1:
-        conditions.append(contracts.c.region_id == query.region_id[0])
-    elif query.region_id:
-        conditions.append(contracts.c.region_id.in_(query.region_id))
-    if len(query.type) == 1:
-        conditions.append(contracts.c.type == query.type[0])
-    elif query.type:
-        conditions.append(contracts.c.type.in_(query.type))
-    ranges: Sequence[tuple[ColumnElement[Any], object, object]] = (
-        (contracts.c.price, query.min_price, query.max_price),
-        (contracts.c.reward, query.min_reward, query.max_reward),
-        (contracts.c.collateral, query.min_collateral, query.max_collateral),
-        (contracts.c.volume, query.min_volume, query.max_volume),
+        conditions.append(_status_is(query.status))
+    if "region_id" in params:
+        conditions.append(c.region_id == bound("region_id", _BIGINT))
+    if "region_ids" in params:
+        conditions.append(c.region_id == any_(bound("region_ids", _BIGINTS)))
+    if "type" in params:
+        conditions.append(c.type == bound("type", _TEXT))
+    if "types" in params:
+        conditions.append(c.type == any_(bound("types", _TEXTS)))
+    comparisons: tuple[tuple[str, ColumnElement[Any], Comparison, TypeEngine[Any]], ...] = (
+        ("min_price", c.price, operator.ge, _AMOUNT),
+        ("max_price", c.price, operator.le, _AMOUNT),
+        ("min_reward", c.reward, operator.ge, _AMOUNT),
+        ("max_reward", c.reward, operator.le, _AMOUNT),
+        ("min_collateral", c.collateral, operator.ge, _AMOUNT),
+        ("max_collateral", c.collateral, operator.le, _AMOUNT),
+        ("min_volume", c.volume, operator.ge, c.volume.type),
+        ("max_volume", c.volume, operator.le, c.volume.type),
+        ("issued_after", c.date_issued, operator.ge, c.date_issued.type),
+        ("issued_before", c.date_issued, operator.lt, c.date_issued.type),
+        ("expires_after", c.date_expired, operator.ge, c.date_expired.type),
+        ("expires_before", c.date_expired, operator.lt, c.date_expired.type),
+        ("start_location_id", c.start_location_id, operator.eq, _BIGINT),
+        ("end_location_id", c.end_location_id, operator.eq, _BIGINT),
+        ("issuer_id", c.issuer_id, operator.eq, _BIGINT),
+        ("issuer_corporation_id", c.issuer_corporation_id, operator.eq, _BIGINT),
     )
-    for column, low, high in ranges:
-        if low is not None:
-            conditions.append(column >= low)
-        if high is not None:
-            conditions.append(column <= high)
-    half_open: Sequence[tuple[ColumnElement[Any], datetime | None, datetime | None]] = (
-        (contracts.c.date_issued, query.issued_after, query.issued_before),
-        (contracts.c.date_expired, query.expires_after, query.expires_before),
-    )
-    for column, after, before in half_open:
-        if after is not None:
-            conditions.append(column >= after)
-        if before is not None:
-            conditions.append(column < before)
-    equalities: Sequence[tuple[ColumnElement[Any], int | None]] = (
-        (contracts.c.start_location_id, query.start_location_id),
-        (contracts.c.end_location_id, query.end_location_id),
-        (contracts.c.issuer_id, query.issuer_id),
-        (contracts.c.issuer_corporation_id, query.issuer_corporation_id),
-    )
-    for column, wanted in equalities:
-        if wanted is not None:
-            conditions.append(column == wanted)
-    if query.contains_type_id:
+    for name, column, compare, type_ in comparisons:
+        if name in params:
+            conditions.append(compare(column, bound(name, type_)))
+    if "contains_type_ids" in params:
         item_conditions: list[ColumnElement[bool]] = [
-            items.c.contract_id == contracts.c.contract_id,
-            items.c.type_id.in_(query.contains_type_id),
+            items.c.contract_id == c.contract_id,
+            items.c.type_id == any_(bound("contains_type_ids", _BIGINTS)),
         ]
         if not query.include_requested:
             item_conditions.append(items.c.is_included.is_(True))
         conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
-    if query.title is not None:
-        conditions.append(contracts.c.title.icontains(query.title, autoescape=True))
+    if "title" in params:
+        conditions.append(c.title.icontains(bound("title", _TEXT), escape=LIKE_ESCAPE))
     return conditions
+
+
+# --- compiled statements -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """A statement as asyncpg runs it: SQL with ``$n`` placeholders and their names in order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def arguments(self, params: Params) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+def compile_statement(statement: ClauseElement) -> CompiledStatement:
+    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    return CompiledStatement(str(compiled), tuple(compiled.positiontup or ()))
+
+
+class StatementCache:
+    """Compiled statements by shape (everything that changes the SQL text), least recently
+    used ones dropped first: a request whose shape was seen before builds no SQLAlchemy
+    expression and compiles nothing, it only computes its parameters."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, CompiledStatement] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], ClauseElement]) -> CompiledStatement:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        compiled = compile_statement(build())
+        self._entries[key] = compiled
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return compiled
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_DIALECT: Final = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+STATEMENTS: Final = StatementCache(1024)
+
+
+async def fetch(
+    connection: asyncpg.Connection, statement: CompiledStatement, params: Params
+) -> list[asyncpg.Record]:
+    return await connection.fetch(statement.sql, *statement.arguments(params))
 
 
 # --- the list query ----------------------------------------------------------------------
@@ -224,8 +380,22 @@ def _statuses(query: ContractListQuery) -> list[str]:
     return [query.status]
 
 
+def list_params(query: ContractListQuery, after: Keyset | None, limit: int) -> Params:
+    params = filter_params(query)
+    if after is not None:
+        if after.value is not None:
+            params["after_value"] = after.value
+        params["after_id"] = after.contract_id
+    params["limit"] = limit
+    return params
+
+
 def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -> Statement:
     """One page of contracts after ``after`` (``limit`` rows at most), in the asked order."""
+    return _list_statement(query, list_params(query, after, limit))
+
+
+def _list_statement(query: ContractListQuery, params: Params) -> Statement:
     column = SORT_COLUMNS[query.sort]
     descending = query.order == "desc"
     nullable = query.sort in NULLABLE_SORTS
@@ -234,29 +404,32 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
         if descending
         else (column.asc(), contracts.c.contract_id.asc())
     )
-    shared = filter_conditions(query, with_status=False)
+    limit = bindparam("limit", params["limit"], type_=_INTEGER)
+    after_id = (
+        bindparam("after_id", params["after_id"], type_=_BIGINT) if "after_id" in params else None
+    )
+    shared = filter_conditions(query, params, with_status=False)
     segments: list[AnySelect] = []
     for status in _statuses(query):
-        by_status = [contracts.c.status == status, *shared]
-        if after is None or after.value is not None:
+        by_status = [_status_is(status), *shared]
+        if after_id is None or "after_value" in params:
             conditions = list(by_status)
             if nullable:
                 conditions.append(column.is_not(None))
-            if after is not None:
+            if after_id is not None:
                 key = tuple_(column, contracts.c.contract_id)
                 bound = tuple_(
-                    literal(after.value, column.type),
-                    literal(after.contract_id, contracts.c.contract_id.type),
+                    bindparam("after_value", params["after_value"], column.type), after_id
                 )
                 conditions.append(key < bound if descending else key > bound)
             segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
         if nullable:
             conditions = [*by_status, column.is_(None)]
-            if after is not None and after.value is None:
+            if after_id is not None and "after_value" not in params:
                 conditions.append(
-                    contracts.c.contract_id < after.contract_id
+                    contracts.c.contract_id < after_id
                     if descending
-                    else contracts.c.contract_id > after.contract_id
+                    else contracts.c.contract_id > after_id
                 )
             # Ordering the NULL rows by (column, contract_id) rather than contract_id alone
             # is the same order and matches the index, so no sort is needed.
@@ -276,11 +449,26 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
     return merged.order_by(*outer_order).limit(limit)
 
 
+def _shape(kind: str, query: ContractListQuery, params: Params) -> Hashable:
+    return (kind, query.sort, query.order, query.status, query.include_requested, tuple(params))
+
+
+def list_query(
+    query: ContractListQuery, after: Keyset | None, limit: int
+) -> tuple[CompiledStatement, Params]:
+    """What ``list_statement`` compiles to, from the cache when the shape was seen before."""
+    params = list_params(query, after, limit)
+    statement = STATEMENTS.get(
+        _shape("list", query, params), lambda: _list_statement(query, params)
+    )
+    return statement, params
+
+
 async def list_contracts(
-    connection: AsyncConnection, query: ContractListQuery, after: Keyset | None, limit: int
-) -> list[Row]:
-    result = await connection.execute(list_statement(query, after, limit))
-    return list(result.mappings().all())
+    connection: asyncpg.Connection, query: ContractListQuery, after: Keyset | None, limit: int
+) -> list[asyncpg.Record]:
+    """The page's rows (``SUMMARY_COLUMNS``), as asyncpg records."""
+    return await fetch(connection, *list_query(query, after, limit))
 
 
 # --- counting ----------------------------------------------------------------------------
@@ -300,21 +488,32 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
-async def explain(connection: AsyncConnection, statement: Statement) -> dict[str, Any]:
-    """The planner's plan of ``statement`` (the top object of EXPLAIN's JSON)."""
-    document = (await connection.execute(Explain(statement))).scalar_one()
+def _top_plan(document: Any) -> dict[str, Any]:
     plans = json.loads(document) if isinstance(document, str) else document
     plan: dict[str, Any] = plans[0]
     return plan
 
 
+async def explain(connection: AsyncConnection, statement: Statement) -> dict[str, Any]:
+    """The planner's plan of ``statement`` (the top object of EXPLAIN's JSON)."""
+    return _top_plan((await connection.execute(Explain(statement))).scalar_one())
+
+
+def count_params(query: ContractListQuery, exact_threshold: int) -> Params:
+    return {**filter_params(query), "cap": exact_threshold + 1}
+
+
 def capped_count_statement(query: ContractListQuery, exact_threshold: int) -> AnySelect:
     """Counts the matching rows, but stops after ``exact_threshold + 1`` of them."""
+    return _capped_count_statement(query, count_params(query, exact_threshold))
+
+
+def _capped_count_statement(query: ContractListQuery, params: Params) -> AnySelect:
     capped = (
-        select(literal(1).label("one"))
+        select(literal_column("1").label("one"))
         .select_from(contracts)
-        .where(*filter_conditions(query, with_status=True))
-        .limit(exact_threshold + 1)
+        .where(*filter_conditions(query, params, with_status=True))
+        .limit(bindparam("cap", params["cap"], type_=_INTEGER))
         .subquery("capped")
     )
     return select(func.count()).select_from(capped)
@@ -322,19 +521,41 @@ def capped_count_statement(query: ContractListQuery, exact_threshold: int) -> An
 
 def estimate_statement(query: ContractListQuery) -> AnySelect:
     """The statement whose EXPLAIN row estimate stands in for a large count."""
-    return select(contracts.c.contract_id).where(*filter_conditions(query, with_status=True))
+    return _estimate_statement(query, filter_params(query))
+
+
+def _estimate_statement(query: ContractListQuery, params: Params) -> AnySelect:
+    return select(contracts.c.contract_id).where(
+        *filter_conditions(query, params, with_status=True)
+    )
+
+
+def count_query(query: ContractListQuery, exact_threshold: int) -> tuple[CompiledStatement, Params]:
+    """What ``capped_count_statement`` compiles to (cached by shape)."""
+    params = count_params(query, exact_threshold)
+    statement = STATEMENTS.get(
+        _shape("count", query, params), lambda: _capped_count_statement(query, params)
+    )
+    return statement, params
+
+
+def estimate_query(query: ContractListQuery) -> tuple[CompiledStatement, Params]:
+    """``EXPLAIN (FORMAT JSON)`` of ``estimate_statement`` (cached by shape)."""
+    params = filter_params(query)
+    statement = STATEMENTS.get(
+        _shape("estimate", query, params), lambda: Explain(_estimate_statement(query, params))
+    )
+    return statement, params
 
 
 async def count_contracts(
-    connection: AsyncConnection, query: ContractListQuery, exact_threshold: int
+    connection: asyncpg.Connection, query: ContractListQuery, exact_threshold: int
 ) -> tuple[int, bool]:
     """``(total, exact)``: counted up to ``exact_threshold`` rows, estimated above it."""
-    counted = (
-        await connection.execute(capped_count_statement(query, exact_threshold))
-    ).scalar_one()
+    counted: int = (await fetch(connection, *count_query(query, exact_threshold)))[0][0]
     if counted <= exact_threshold:
         return counted, True
-    plan = await explain(connection, estimate_statement(query))
+    plan = _top_plan((await fetch(connection, *estimate_query(query)))[0][0])
     estimate = int(plan["Plan"]["Plan Rows"])
     return max(estimate, exact_threshold + 1), False
 

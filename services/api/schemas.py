@@ -14,6 +14,7 @@ Conventions of every response:
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
@@ -21,6 +22,7 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -42,20 +44,33 @@ MoneyFilter = Annotated[
     Decimal,
     Field(ge=0, lt=Decimal(MAX_FILTER_AMOUNT), allow_inf_nan=False),
     WithJsonSchema(
-        {"type": "number", "minimum": 0, "exclusiveMaximum": MAX_FILTER_AMOUNT},
+        {"type": "number", "minimum": 0, "exclusiveMaximum": float(MAX_FILTER_AMOUNT)},
         mode="validation",
     ),
 ]
 VolumeFilter = Annotated[float, Field(ge=0, lt=1e18, allow_inf_nan=False)]
 
 
+_ISO_DATE_START = re.compile(r"\d{4}-")
+
+
+def _iso_text(value: object) -> object:
+    """Timestamp parameters are ISO-8601 text: refuse the numbers pydantic reads as Unix time."""
+    if isinstance(value, str) and not _ISO_DATE_START.match(value):
+        raise ValueError("expected an ISO-8601 timestamp such as 2025-01-01T00:00:00Z")
+    return value
+
+
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("timestamp out of range") from error
 
 
-UtcFilter = Annotated[datetime, AfterValidator(_as_utc)]
+UtcFilter = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 Money = Annotated[
     Decimal,
     WithJsonSchema(
@@ -123,6 +138,7 @@ class ContractListQuery(BaseModel):
         None,
         min_length=1,
         max_length=100,
+        pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold NUL
         description="Case-insensitive substring of the title (%, _ match themselves).",
     )
     sort: SortKey = Field("date_issued", description="Sort key; ties are broken by contract_id.")

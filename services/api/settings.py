@@ -26,6 +26,15 @@ class ApiSettings(HangarSettings):
 
     api_host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "uvicorn worker processes serving the API (each with its own connection pool of "
+            "db_pool_size + db_max_overflow connections and its own /metrics)."
+        ),
+    )
     cursor_secret: SecretStr = Field(
         default_factory=_random_secret,
         min_length=16,

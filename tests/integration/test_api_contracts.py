@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.api.schemas import ContractPage
 from tests.integration.test_api_support import (
     AMARR_VIII,
     BASE_TIME,
@@ -210,6 +211,64 @@ async def test_each_filter_selects_exactly_the_matching_contracts(
     async with api_client(api_settings(database_url)) as client:
         response = await client.get("/v1/contracts", params=params)
     assert set(ids(response)) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        pytest.param({"min_price": "100.004"}, {2}, id="a lower bound between cents"),
+        pytest.param({"max_price": "100.009"}, {1}, id="an upper bound between cents"),
+        pytest.param({"min_price": "100.01", "max_price": "100.01"}, {2}, id="whole cents"),
+        pytest.param({"min_price": "1e-100000"}, {1, 2}, id="a tiny lower bound"),
+        pytest.param({"max_price": "0." + "0" * 5000 + "1"}, set(), id="a long upper bound"),
+        pytest.param({"min_price": "999999999999999999.999"}, set(), id="above every price"),
+        pytest.param({"max_reward": "999999999999999999.999"}, {1, 2}, id="below no reward"),
+    ],
+)
+async def test_money_bounds_compare_exactly_at_any_precision(
+    database_url: str, params: dict[str, str], expected: set[int]
+) -> None:
+    """The columns hold whole cents: a finer or longer bound is neither rounded the wrong way
+    nor too long for PostgreSQL (it used to be a 500)."""
+    await seed(
+        database_url, [contract(1, price=Decimal("100.00")), contract(2, price=Decimal("100.01"))]
+    )
+    async with api_client(api_settings(database_url)) as client:
+        response = await client.get("/v1/contracts", params=params)
+    assert set(ids(response)) == expected
+
+
+async def test_the_list_body_is_exactly_the_response_models_json(database_url: str) -> None:
+    """The list is written straight from the rows (orjson): the very bytes a ContractPage
+    would give, for every kind of value (NULLs, microseconds, extreme floats and money,
+    non-ASCII and escaped text)."""
+    rows = [
+        contract(1, title='Ravën ✓ "quoted" \\ <tag> \u2028', price=None, volume=None),
+        contract(
+            2,
+            price=Decimal("99999999999999999.99"),
+            reward=Decimal("0.01"),
+            collateral=Decimal("12345.60"),
+            buyout=Decimal("0.00"),
+            volume=0.1 + 0.2,
+            date_issued=BASE_TIME + timedelta(microseconds=123456),
+            days_to_complete=None,
+            for_corporation=None,
+            start_location_id=None,
+            end_location_id=None,
+            title=None,
+        ),
+        contract(3, status="gone", volume=1e-300, gone_at=BASE_TIME + timedelta(microseconds=1)),
+        contract(4, type="courier", volume=1.5e16, reward=Decimal("7.10")),
+        contract(2**63 - 1, volume=123456789.123, issuer_id=2**63 - 1),
+    ]
+    await seed(database_url, rows)
+    async with api_client(api_settings(database_url)) as client:
+        response = await client.get("/v1/contracts", params={"status": "all", "count": "true"})
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == len(rows)
+    model = ContractPage.model_validate_json(response.content)
+    assert model.model_dump_json().encode() == response.content
 
 
 # --- sorting ------------------------------------------------------------------------------

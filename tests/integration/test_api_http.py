@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -102,6 +103,10 @@ TOO_BIG = 2**63
             ["query"],
         ),
         ({"expires_after": "yesterday"}, ["query", "expires_after"]),
+        ({"issued_after": "1735689600"}, ["query", "issued_after"]),  # Unix time is not ISO
+        ({"issued_before": "0001-01-01T00:00:00+01:00"}, ["query", "issued_before"]),
+        ({"expires_before": "9999-12-31T23:59:59-01:00"}, ["query", "expires_before"]),
+        ({"title": "a\x00b"}, ["query", "title"]),
         ({"issuer_id": TOO_BIG}, ["query", "issuer_id"]),
         ({"start_location_id": 0}, ["query", "start_location_id"]),
         ({"title": ""}, ["query", "title"]),
@@ -188,6 +193,98 @@ async def test_the_statement_timeout_gives_503(database_url: str) -> None:
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "query_timeout"
     assert 'hangar_api_database_errors_total{kind="query_timeout"} 1.0' in metrics.text
+
+
+async def _until_the_api_waits_for_a_lock(database_url: str) -> None:
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for _ in range(200):
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hangar-bay-api'"
+                " AND datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        await watcher.close()
+    pytest.fail("the API's query never waited for the lock")
+
+
+async def test_connections_the_server_closed_are_replaced_without_an_error(
+    database_url: str,
+) -> None:
+    """No pre-ping round trip per request, yet a restart or a terminated backend costs no
+    failed request: a connection asyncpg has seen closing is replaced at checkout."""
+    await seed(database_url, [contract(1)], [item(1, 1, 34)])
+    async with api_client(api_settings(database_url, db_pool_size=2)) as client:
+        warm = await asyncio.gather(*(client.get("/v1/contracts") for _ in range(4)))
+        assert {response.status_code for response in warm} == {200}
+        admin = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            terminated = await admin.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'hangar-bay-api' AND datname = current_database())"
+                " AS api"
+            )
+        finally:
+            await admin.close()
+        assert terminated >= 1
+        await asyncio.sleep(0.3)  # the terminated sockets' end reaches the event loop
+        listing = await client.get("/v1/contracts")
+        detail = await client.get("/v1/contracts/1")
+    assert (listing.status_code, detail.status_code) == (200, 200), (listing.text, detail.text)
+
+
+async def test_a_connection_lost_during_a_list_query_is_503_and_replaced(
+    database_url: str,
+) -> None:
+    await seed(database_url, [contract(1)])
+    settings = api_settings(database_url, db_pool_size=1, db_max_overflow=0)
+    async with api_client(settings) as client:
+        assert (await client.get("/v1/contracts")).status_code == 200
+        blocker = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+            waiting = asyncio.create_task(client.get("/v1/contracts"))
+            await _until_the_api_waits_for_a_lock(database_url)
+            await blocker.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'hangar-bay-api' AND datname = current_database()"
+            )
+            lost = await asyncio.wait_for(waiting, timeout=30)
+            await transaction.rollback()
+        finally:
+            await blocker.close()
+        again = await client.get("/v1/contracts")
+    assert lost.status_code == 503
+    assert lost.json()["error"]["code"] == "database_unavailable"
+    assert again.status_code == 200
+
+
+async def test_a_list_request_cancelled_mid_statement_leaves_no_broken_connection(
+    database_url: str,
+) -> None:
+    await seed(database_url, [contract(1)])
+    settings = api_settings(database_url, db_pool_size=1, db_max_overflow=0)
+    async with api_client(settings) as client:
+        blocker = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+            waiting = asyncio.create_task(client.get("/v1/contracts"))
+            await _until_the_api_waits_for_a_lock(database_url)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await transaction.rollback()
+        finally:
+            await blocker.close()
+        after = [await client.get("/v1/contracts") for _ in range(3)]
+    assert [response.status_code for response in after] == [200, 200, 200]
 
 
 async def test_unexpected_errors_are_a_generic_500(database_url: str) -> None:
@@ -355,3 +452,79 @@ async def test_run_serves_the_app_with_uvicorn(database_url: str) -> None:
     assert ready.status_code == 200
     assert [row["contract_id"] for row in listing.json()["items"]] == [1]
     assert "server" not in listing.headers
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """The uvicorn workers among a process's children (multiprocessing also starts a resource
+    tracker)."""
+    workers = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            workers.append(int(child))
+    return workers
+
+
+async def test_run_serves_with_several_workers_sharing_one_cursor_secret(
+    database_url: str,
+) -> None:
+    """``HANGAR_API_WORKERS=2``: two worker processes share the socket and, with the default
+    random secret, one cursor secret (the parent's settings), so a cursor issued by one
+    worker is good at the other; every request here is on a new connection."""
+    await seed(database_url, [contract(contract_id) for contract_id in range(1, 31)])
+    port = free_port()
+    code = (
+        "from services.api.main import run; from services.api.settings import ApiSettings; "
+        f"run(ApiSettings(), host='127.0.0.1', port={port})"
+    )
+    environment = {
+        **{name: value for name, value in os.environ.items() if name != "HANGAR_CURSOR_SECRET"},
+        "HANGAR_DATABASE_URL": database_url,
+        "HANGAR_API_WORKERS": "2",
+        "HANGAR_LOG_JSON": "true",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        workers: list[int] = []
+        for _ in range(600):
+            workers = _worker_processes(process.pid)
+            try:
+                async with httpx.AsyncClient(base_url=base_url) as client:
+                    ready = await client.get("/readyz")
+                if ready.status_code == 200 and len(workers) == 2:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the API did not start two workers")
+        seen: list[int] = []
+        cursor: str | None = None
+        for _ in range(20):
+            params: dict[str, Any] = {"limit": 3}
+            if cursor is not None:
+                params["cursor"] = cursor
+            async with httpx.AsyncClient(base_url=base_url) as client:  # a new connection
+                page = await client.get("/v1/contracts", params=params)
+            assert page.status_code == 200, page.text
+            seen += [row["contract_id"] for row in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+    assert len(workers) == 2
+    assert seen == list(range(30, 0, -1))
+    assert process.returncode is not None
