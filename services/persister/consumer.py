@@ -43,10 +43,23 @@ def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=JsAckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_seconds,
-        max_deliver=settings.max_deliver,
+        # Unlimited on the server: JetStream would silently stop delivering a message after
+        # max_deliver attempts (an outage of the database would lose it). The persister
+        # counts deliveries itself and dead-letters data that keeps failing; infrastructure
+        # failures are retried, with backoff, for as long as they last.
+        max_deliver=-1,
         max_ack_pending=max(1000, settings.fetch_batch * 8),
         filter_subject=subjects.all_events,
     )
+
+
+MAX_RETRY_DELAY_SECONDS = 60.0
+
+
+def retry_delay(settings: PersisterSettings, deliveries: int) -> float:
+    """Exponential backoff for messages that could not be settled."""
+    delay: float = settings.retry_delay_seconds * 2.0 ** max(0, deliveries - 1)
+    return min(MAX_RETRY_DELAY_SECONDS, delay)
 
 
 def delivery_of(message: Msg) -> Delivery:
@@ -178,6 +191,6 @@ def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) ->
             log.exception("fetch not settled; handing it back for a retry")
             for raw in message.raw_message:
                 with contextlib.suppress(Exception):
-                    await raw.nak(delay=settings.retry_delay_seconds)
+                    await raw.nak(delay=retry_delay(settings, raw.metadata.num_delivered))
 
     return broker

@@ -22,7 +22,13 @@ class PersisterSettings(HangarSettings):
         60, gt=0, description="Time to commit a fetch before JetStream redelivers it."
     )
     max_deliver: int = Field(
-        5, ge=2, le=100, description="Deliveries before a failing message is dead-lettered."
+        5,
+        ge=2,
+        le=100,
+        description=(
+            "Deliveries before a message that keeps failing on its data is dead-lettered "
+            "(an unreachable database is retried as long as it lasts)."
+        ),
     )
     retry_delay_seconds: float = Field(5, ge=0, description="Delay before a retried message.")
     database_pool_size: int = Field(4, ge=1, le=100, description="PostgreSQL connections kept.")
