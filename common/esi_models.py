@@ -7,10 +7,11 @@ every optional field is ``None`` when absent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PositiveId = Annotated[int, Field(gt=0, lt=2**63)]
 LocationId = Annotated[int, Field(gt=0, lt=2**63)]
@@ -69,6 +70,32 @@ class EsiBid(EsiModel):
 
 
 contract_page = TypeAdapter(list[EsiContract])
+_raw_page = TypeAdapter(list[dict[str, object]])
+
+
+@dataclass(frozen=True)
+class ContractPage:
+    """A list page whose valid entries are kept and whose invalid ones are set aside: one
+    malformed entry must not cost the valid contracts beside it."""
+
+    contracts: list[EsiContract]
+    rejected: list[str]
+
+
+def parse_contract_page(body: bytes) -> ContractPage:
+    """Raises ``ValidationError`` only when the body is not a JSON array of objects."""
+    contracts: list[EsiContract] = []
+    rejected: list[str] = []
+    for entry in _raw_page.validate_json(body):
+        try:
+            contracts.append(EsiContract.model_validate(entry))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            rejected.append(f"contract {entry.get('contract_id')!r}: {where}: {first['msg']}")
+    return ContractPage(contracts, rejected)
+
+
 item_page = TypeAdapter(list[EsiItem])
 bid_page = TypeAdapter(list[EsiBid])
 region_list = TypeAdapter(list[PositiveId])

@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from common.esi_models import EsiContract, contract_page
+from common.esi_models import EsiContract, parse_contract_page
 from common.messages import EsiSource
+from services.fetcher import metrics
 from services.fetcher.esi_client import EsiClient, EsiResponse, UnexpectedEsiStatusError, http_date
 from services.fetcher.governor import Priority
 from services.fetcher.state import CachedPage, FetcherState
@@ -50,17 +51,17 @@ async def fetch_list_page(
     path = f"/contracts/public/{region_id}"
     cached = await state.cached_page(region_id, page)
     response, contracts = await esi.get_json(
-        "contracts", path, contract_page.validate_json, priority=Priority.DISCOVERY, page=page,
+        "contracts", path, parse_contract_page, priority=Priority.DISCOVERY, page=page,
         etag=cached.etag if cached else None,
     )  # fmt: skip
     if response.not_modified and cached is None:
         response, contracts = await esi.get_json(
-            "contracts", path, contract_page.validate_json, priority=Priority.DISCOVERY, page=page
+            "contracts", path, parse_contract_page, priority=Priority.DISCOVERY, page=page
         )
     if response.not_modified and cached is not None:
         last_modified = response.last_modified or cached.last_modified
         pages = int(response.headers["x-pages"]) if "x-pages" in response.headers else cached.pages
-        listed = contract_page.validate_json(cached.body)
+        listed = parse_contract_page(cached.body)
         etag = response.etag or cached.etag
     elif response.status == 200 and contracts is not None:
         last_modified = (
@@ -75,10 +76,17 @@ async def fetch_list_page(
         raise InconsistentSweepError(f"page {page} vanished while sweeping (X-Pages shrank)")
     else:
         raise UnexpectedEsiStatusError(f"GET {path} page={page}: HTTP {response.status}")
+    if listed.rejected:
+        metrics.INVALID_CONTRACTS.inc(len(listed.rejected))
+        log.warning(
+            "invalid contract entries skipped",
+            extra={"region": region_id, "page": page, "esi_request_id": response.request_id,
+                   "entries": listed.rejected[:5], "count": len(listed.rejected)},
+        )  # fmt: skip
     source = EsiSource(
         page=page, last_modified=last_modified, expires=response.expires, etag=etag or None
     )
-    return ListedPage(source, pages, listed), response
+    return ListedPage(source, pages, listed.contracts), response
 
 
 async def sweep_region(esi: EsiClient, state: FetcherState, region_id: int) -> Sweep:

@@ -16,6 +16,10 @@ ERROR_LIMIT_REMAIN = Gauge(
 GOVERNOR_PAUSES = Counter(
     "hangar_fetcher_governor_pauses_total", "Times the governor paused every request", ["reason"]
 )
+INVALID_CONTRACTS = Counter(
+    "hangar_fetcher_invalid_contracts_total",
+    "List entries that failed validation and were skipped (never published)",
+)
 POISONED = Counter(
     "hangar_fetcher_poisoned_total", "Contracts given up after repeated enrichment failures"
 )
