@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 from pydantic import ValidationError
@@ -47,6 +48,7 @@ class Delivery:
     subject: str
     stream_sequence: int | None = None
     deliveries: int = 1
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True)

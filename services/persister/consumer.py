@@ -69,6 +69,7 @@ def delivery_of(message: Msg) -> Delivery:
         subject=message.subject,
         stream_sequence=metadata.sequence.stream,
         deliveries=metadata.num_delivered,
+        published_at=metadata.timestamp,
     )
 
 
@@ -109,7 +110,15 @@ async def settle(
         rejected_indexes.add(rejected.index)
     for index, reason in outcome.retry.items():
         delivery = deliveries[index]
-        if delivery.deliveries >= settings.max_deliver:
+        waited = (
+            (datetime.now(UTC) - delivery.published_at).total_seconds()
+            if delivery.published_at is not None
+            else float("inf")
+        )
+        if (
+            delivery.deliveries >= settings.max_deliver
+            and waited >= settings.missing_contract_patience_seconds
+        ):
             await dead_letter(
                 js,
                 subjects,
@@ -123,7 +132,7 @@ async def settle(
             await messages[index].term()
         else:
             metrics.RETRIES.inc()
-            await messages[index].nak(delay=settings.retry_delay_seconds)
+            await messages[index].nak(delay=retry_delay(settings, delivery.deliveries))
     for index in outcome.applied:
         await messages[index].ack_sync(timeout=ACK_TIMEOUT_SECONDS)
     for index in rejected_indexes - set(outcome.applied):

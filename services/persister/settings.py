@@ -30,5 +30,13 @@ class PersisterSettings(HangarSettings):
             "(an unreachable database is retried as long as it lasts)."
         ),
     )
+    missing_contract_patience_seconds: float = Field(
+        600,
+        ge=0,
+        description=(
+            "How long bids wait for their contract (held up by a retry or an outage) before "
+            "they are dead-lettered."
+        ),
+    )
     retry_delay_seconds: float = Field(5, ge=0, description="Delay before a retried message.")
     database_pool_size: int = Field(4, ge=1, le=100, description="PostgreSQL connections kept.")

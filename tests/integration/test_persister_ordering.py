@@ -16,7 +16,12 @@ from tests.support.stream import dead_letters, jetstream, publish, subject_of
 
 
 def _persister(settings: HangarSettings, **overrides: object) -> PersisterSettings:
-    values = {**settings.model_dump(), "retry_delay_seconds": 0.1, **overrides}
+    values = {
+        **settings.model_dump(),
+        "retry_delay_seconds": 0.1,
+        "missing_contract_patience_seconds": 0,
+        **overrides,
+    }
     return PersisterSettings(**values)
 
 
