@@ -347,7 +347,7 @@ async def served_api(
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base_url) as probe:
-            for _ in range(400):
+            for _ in range(1200):  # 60 s: worker processes start slowly on a busy machine
                 with contextlib.suppress(httpx.TransportError):
                     if (await probe.get("/readyz")).status_code == 200:
                         break

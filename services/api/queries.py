@@ -11,6 +11,11 @@ query is a ``UNION ALL`` of *segments*, one per status asked for and, for a null
 for the rows with a value and one for the rows without; each segment is an ordered, LIMITed
 index scan and the union is merged by a sort of at most ``4 * (limit + 1)`` rows. A cursor that
 points into the NULL rows skips the segments of rows with a value.
+
+Compiled once per shape. The list, count and estimate statements bind every value as a named
+parameter (``filter_params`` and friends), so their SQL text depends only on the query's shape:
+``list_query`` & co compile a shape once (``STATEMENTS``) and run it straight through asyncpg
+(``fetch``); ``list_statement`` & co still give the Core statement (EXPLAIN tests, benchmark).
 """
 
 from __future__ import annotations
