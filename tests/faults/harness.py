@@ -247,7 +247,8 @@ class ApiProbe:
         except httpx.HTTPError as error:
             self.samples.append(Sample(kind, started, now(), 0, f"{type(error).__name__}"))
             raise
-        self.samples.append(Sample(kind, started, now(), response.status_code))
+        detail = response.text[:160] if response.status_code >= 500 else ""
+        self.samples.append(Sample(kind, started, now(), response.status_code, detail))
         return response
 
     async def _readiness(self) -> None:
@@ -293,6 +294,7 @@ class ApiVerdict:
     errors_outside_outage: list[str] = field(default_factory=list)
     errors_during_outage: int = 0
     internal_errors_during_outage: int = 0
+    internal_error_bodies: list[str] = field(default_factory=list)
 
 
 def judge_api(
@@ -336,7 +338,9 @@ def judge_api(
             continue
         if maybe_down(sample):
             verdict.errors_during_outage += 1
-            verdict.internal_errors_during_outage += sample.status == 500
+            if sample.status == 500:
+                verdict.internal_errors_during_outage += 1
+                verdict.internal_error_bodies.append(f"{where}: {sample.error}")
         else:
             verdict.errors_outside_outage.append(where)
     return verdict
@@ -458,6 +462,7 @@ class InjectionResult:
     #: Contracts published again since the previous check (harmless to the database, which
     #: applies them idempotently, but wasted ESI requests and stream space).
     stream_duplicates: int
+    stream_duplicate_messages: list[str]
     poison_sent: int
     poison_dead_lettered: int
     letters_without_reason: int
@@ -470,6 +475,7 @@ class InjectionResult:
     api_errors_outside_outage: list[str]
     api_errors_during_outage: int
     api_internal_errors_during_outage: int
+    api_internal_error_bodies: list[str]
     process_restarts: list[str]
     consume_loop_deaths: int
     process_problems: list[str]
@@ -633,7 +639,7 @@ class Stack:
         self.timeline: list[str] = []
         self._poison_serial = 0
         self._deaths_seen = 0
-        self._duplicates_seen = 0
+        self._duplicate_pairs_seen: set[tuple[int, int]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_client: NatsClient | None = None
         self._watch: asyncpg.Connection | None = None
@@ -976,13 +982,6 @@ class Stack:
             await connection.close()
         return " ".join(values)
 
-    async def contract_count(self) -> int:
-        connection = await self.db()
-        try:
-            return int(await connection.fetchval("SELECT count(*) FROM contracts"))
-        finally:
-            await connection.close()
-
     async def wait_write_transaction(self, timeout: float = 30.0) -> bool:
         """Wait until a persister transaction has written rows and not committed yet."""
         query = (
@@ -1020,22 +1019,35 @@ class Stack:
             found.append((raw.seq, raw.subject or "", raw.data or b""))
             sequence = raw.seq + 1
 
-    async def stream_duplicates(self) -> int:
-        """Contracts published in more than one retained contracts batch."""
-        seen: Counter[int] = Counter()
-        for _, _, data in await self._messages(self.subjects.stream, self.subjects.all_contracts):
+    async def stream_duplicates(self) -> dict[tuple[int, int], int]:
+        """Contracts published in more than one retained contracts batch, counted per pair of
+        stream sequences (the first publication, the later one)."""
+        first_seen: dict[int, int] = {}
+        pairs: Counter[tuple[int, int]] = Counter()
+        for sequence, _, data in await self._messages(
+            self.subjects.stream, self.subjects.all_contracts
+        ):
             with contextlib.suppress(
                 orjson.JSONDecodeError, AttributeError, LookupError, TypeError, ValueError
             ):
                 for contract in orjson.loads(data).get("contracts", []):
-                    seen[int(contract["contract_id"])] += 1
-        return sum(count - 1 for count in seen.values() if count > 1)
+                    contract_id = int(contract["contract_id"])
+                    if contract_id in first_seen:
+                        pairs[(first_seen[contract_id], sequence)] += 1
+                    else:
+                        first_seen[contract_id] = sequence
+        return dict(pairs)
 
-    async def _new_stream_duplicates(self) -> int:
-        total = await self.stream_duplicates()
-        new = total - self._duplicates_seen
-        self._duplicates_seen = total
-        return new
+    async def _new_stream_duplicates(self) -> tuple[int, list[str]]:
+        """Duplicate publications since the previous check, and which messages hold them."""
+        pairs = await self.stream_duplicates()
+        new = {pair: n for pair, n in pairs.items() if pair not in self._duplicate_pairs_seen}
+        self._duplicate_pairs_seen.update(new)
+        evidence = [
+            f"{n} contracts of stream message {first} published again in message {later}"
+            for (first, later), n in sorted(new.items(), key=lambda item: -item[1])[:5]
+        ]
+        return sum(new.values()), evidence
 
     async def dead_letters(self) -> list[DeadLetter]:
         messages = await self._messages(self.subjects.dead_letter_stream, self.subjects.dead_letter)
@@ -1200,6 +1212,7 @@ class Stack:
             letter.stream_sequence for letter in letters if letter.stream_sequence is not None
         }
         verdict = judge_api(self.probe.samples, self.outages, self.window_start, now())
+        duplicates, duplicate_messages = await self._new_stream_duplicates()
         recovery = None if converged_at is None else max(0.0, converged_at - injected.cleared_at)
         result = InjectionResult(
             scenario=scenario,
@@ -1219,7 +1232,8 @@ class Stack:
             duplicate_rows=db.duplicate_rows,
             api_duplicates=len(api_ids) - len(set(api_ids)),
             api_mismatch=api_mismatch,
-            stream_duplicates=await self._new_stream_duplicates(),
+            stream_duplicates=duplicates,
+            stream_duplicate_messages=duplicate_messages,
             poison_sent=len(poison_payloads),
             poison_dead_lettered=len(poison_payloads & lettered),
             letters_without_reason=sum(1 for letter in letters if not letter.reason.strip()),
@@ -1236,6 +1250,7 @@ class Stack:
             api_errors_outside_outage=verdict.errors_outside_outage,
             api_errors_during_outage=verdict.errors_during_outage,
             api_internal_errors_during_outage=verdict.internal_errors_during_outage,
+            api_internal_error_bodies=verdict.internal_error_bodies,
             process_restarts=list(self.restarts),
             consume_loop_deaths=self._consume_loop_deaths(),
             process_problems=list(injected.problems),

@@ -32,6 +32,12 @@ def _count(rows: list[Row], key: str) -> int:
     return sum(int(row.get(f"{key}_count", len(row.get(key) or []))) for row in rows)
 
 
+def _outage_errors(rows: list[Row]) -> str:
+    errors = sum(row["api_errors_during_outage"] for row in rows)
+    internal = sum(row["api_internal_errors_during_outage"] for row in rows)
+    return f"{errors} ({internal} of them 500)" if internal else str(errors)
+
+
 def matrix(rows: list[Row]) -> list[str]:
     """One line per fault: injections and the measured invariants."""
     faults: dict[str, list[Row]] = {}
@@ -58,7 +64,7 @@ def matrix(rows: list[Row]) -> list[str]:
             f"| {_count(group, 'gone_but_listed')} | {poison} "
             f"| {_count(group, 'false_ready') + _count(group, 'false_unready')} "
             f"| {_count(group, 'api_errors_outside_outage')} "
-            f"| {sum(row['api_errors_during_outage'] for row in group)} "
+            f"| {_outage_errors(group)} "
             f"| {_seconds(row['recovery_seconds'] for row in group)} |"
         )
     return lines
@@ -93,12 +99,25 @@ def totals(rows: list[Row]) -> list[str]:
     ]
 
 
+def control(rows: list[Row]) -> list[str]:
+    """The deliberately broken run: the checker must have failed it."""
+    return [
+        f"- {row['fault']} / {row['moment']}: checker verdict "
+        f"{'ok (the suite MISSED it)' if row['ok'] else 'FAILED, as it must'}; "
+        f"{row['missing_count']} contracts missing; " + "; ".join(row["problems"])[:200]
+        for row in rows
+    ]
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    rows = load(Path(argv[1]))
-    for line in [*totals(rows), "", *matrix(rows), "", *details(rows)]:
+    everything = load(Path(argv[1]))
+    rows = [row for row in everything if "deliberately broken" not in row["fault"]]
+    broken = [row for row in everything if "deliberately broken" in row["fault"]]
+    sections = [*totals(rows), "", *matrix(rows), "", *details(rows), "", *control(broken)]
+    for line in sections:
         print(line)
     return 0
 
