@@ -11,6 +11,7 @@ a delay; when the database is unreachable nothing is settled and JetStream redel
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -85,7 +86,8 @@ async def dead_letter(
         failed_at=datetime.now(UTC),
         payload=rejected.body.decode("utf-8", errors="replace"),
     )
-    message_id = f"dead:{delivery.stream_sequence}:{hash(rejected.reason) & 0xFFFFFFFF:x}"
+    reason_key = hashlib.sha256(rejected.reason.encode()).hexdigest()[:16]
+    message_id = f"dead:{delivery.stream_sequence}:{reason_key}"
     await js.publish(
         subjects.dead_letter, letter.to_json(), timeout=10, headers={"Nats-Msg-Id": message_id}
     )
