@@ -326,11 +326,12 @@ def tree_cpu_seconds(pid: int) -> float:
 
 @contextlib.asynccontextmanager
 async def served_api(
-    database_url: str, secret: str, pool_size: int, workers: int
+    database_url: str, secret: str, pool_size: int, workers: int, response_cache_s: float
 ) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     environment = {
         **os.environ,
+        "HANGAR_RESPONSE_CACHE_S": str(response_cache_s),
         "HANGAR_DATABASE_URL": database_url,
         "HANGAR_CURSOR_SECRET": secret,
         "HANGAR_API_WORKERS": str(workers),
@@ -388,90 +389,16 @@ async def main(arguments: argparse.Namespace) -> None:
             server_settings={"jit": "off", "statement_timeout": "5000"},
         )
         try:
-            # The API's workers share the connections the asyncpg side has: pool / workers each.
-            worker_pool = max(1, arguments.pool_size // arguments.workers)
-            async with (
-                served_api(database_url, secret, worker_pool, arguments.workers) as (
-                    base_url,
-                    api_pid,
-                ),
-                httpx.AsyncClient(
-                    base_url=base_url,
-                    limits=httpx.Limits(max_connections=arguments.clients),
-                    timeout=30,
-                ) as client,
-            ):
-                requests = await prepare(client, pool, secret)
-
-                targets = {
-                    request.name: "/v1/contracts?" + urlencode(request.params, doseq=True)
-                    for request in requests
-                }
-
-                @contextlib.asynccontextmanager
-                async def lean_session() -> AsyncIterator[One]:
-                    url = httpx.URL(base_url)
-                    connection = HttpConnection(url.host, url.port or 80)
-
-                    async def one(request: Request) -> bool:
-                        try:
-                            return await connection.get(targets[request.name]) == 200
-                        except (OSError, asyncio.IncompleteReadError):
-                            await connection.close()
-                            return False
-
-                    try:
-                        yield one
-                    finally:
-                        await connection.close()
-
-                @contextlib.asynccontextmanager
-                async def httpx_session() -> AsyncIterator[One]:
-                    async def one(request: Request) -> bool:
-                        try:
-                            response = await client.get("/v1/contracts", params=request.params)
-                        except httpx.TransportError:
-                            return False
-                        return response.status_code == 200
-
-                    yield one
-
-                @contextlib.asynccontextmanager
-                async def asyncpg_session() -> AsyncIterator[One]:
-                    async def one(request: Request) -> bool:
-                        async with pool.acquire() as connection:
-                            for sql, values in request.statements:
-                                await connection.fetch(sql, *values)
-                        return True
-
-                    yield one
-
-                api_session = lean_session if arguments.client == "lean" else httpx_session
-                outcomes: dict[str, Outcome] = {}
-                for label, session in (("asyncpg", asyncpg_session), ("api", api_session)):
-                    await drive(arguments.clients, min(3.0, arguments.seconds), requests, session)
-                    api_before = tree_cpu_seconds(api_pid)
-                    client_before = time.process_time()
-                    outcomes[label] = await drive(
-                        arguments.clients, arguments.seconds, requests, session
-                    )
-                    done = max(1, len(outcomes[label].latencies))
-                    client_cpu = (time.process_time() - client_before) / done
-                    print(outcomes[label].line(label))
-                    if label == "api":
-                        api_cpu = (tree_cpu_seconds(api_pid) - api_before) / done
-                        print(
-                            f"api processes CPU per request: {api_cpu * 1000:.2f} ms "
-                            f"({arguments.workers} worker(s))"
-                        )
-                    print(f"{label} client CPU per request: {client_cpu * 1000:.2f} ms")
+            outcomes = await _measure(arguments, database_url, secret, pool)
         finally:
             await pool.close()
-    raw, api = outcomes["asyncpg"], outcomes["api"]
-    print(
-        f"ratio api/asyncpg: p50 x{api.p50 / raw.p50:.2f}  p99 x{api.p99 / raw.p99:.2f}  "
-        f"throughput x{api.throughput / raw.throughput:.2f}"
-    )
+    raw = outcomes["asyncpg"]
+    for label, api in outcomes.items():
+        if label != "asyncpg":
+            print(
+                f"ratio {label}/asyncpg: p50 x{api.p50 / raw.p50:.2f}  p99 x{api.p99 / raw.p99:.2f}"
+                f"  throughput x{api.throughput / raw.throughput:.2f}"
+            )
     print(
         f"({len(MIX)} list queries round-robin, {arguments.clients} concurrent clients, "
         f"{arguments.seconds:.0f} s each, {arguments.pool_size} connections, "
@@ -479,6 +406,112 @@ async def main(arguments: argparse.Namespace) -> None:
         "client, API and PostgreSQL share "
         f"{os.cpu_count()} cores; {os.getloadavg()[0]:.2f} load average)"
     )
+
+
+#: The API as configured for each measured run: without its response cache (every request
+#: runs its statements, as the asyncpg side does) and with the default one.
+API_RUNS = (("api, no response cache", 0.0), ("api, response cache 2 s (default)", 2.0))
+
+
+async def _measure(
+    arguments: argparse.Namespace, database_url: str, secret: str, pool: asyncpg.Pool
+) -> dict[str, Outcome]:
+    # The API's workers share the connections the asyncpg side has: pool / workers each.
+    worker_pool = max(1, arguments.pool_size // arguments.workers)
+    requests: list[Request] | None = None
+    outcomes: dict[str, Outcome] = {}
+    for label, response_cache_s in API_RUNS:
+        async with (
+            served_api(database_url, secret, worker_pool, arguments.workers, response_cache_s) as (
+                base_url,
+                api_pid,
+            ),
+            httpx.AsyncClient(
+                base_url=base_url,
+                limits=httpx.Limits(max_connections=arguments.clients),
+                timeout=30,
+            ) as client,
+        ):
+            if requests is None:
+                requests = await prepare(client, pool, secret)
+                outcomes["asyncpg"] = await _drive_asyncpg(arguments, requests, pool)
+            targets = {
+                request.name: "/v1/contracts?" + urlencode(request.params, doseq=True)
+                for request in requests
+            }
+
+            session = _api_session(arguments.client, base_url, client, targets)
+            await drive(arguments.clients, min(3.0, arguments.seconds), requests, session)
+            api_before = tree_cpu_seconds(api_pid)
+            client_before = time.process_time()
+            outcome = await drive(arguments.clients, arguments.seconds, requests, session)
+            done = max(1, len(outcome.latencies))
+            client_cpu = (time.process_time() - client_before) / done
+            api_cpu = (tree_cpu_seconds(api_pid) - api_before) / done
+            print(outcome.line(label))
+            print(
+                f"{label}: API processes CPU per request {api_cpu * 1000:.2f} ms "
+                f"({arguments.workers} worker(s)), client CPU per request "
+                f"{client_cpu * 1000:.2f} ms"
+            )
+            outcomes[label] = outcome
+    return outcomes
+
+
+def _api_session(
+    kind: str, base_url: str, client: httpx.AsyncClient, targets: dict[str, str]
+) -> Session:
+    @contextlib.asynccontextmanager
+    async def lean_session() -> AsyncIterator[One]:
+        url = httpx.URL(base_url)
+        connection = HttpConnection(url.host, url.port or 80)
+
+        async def one(request: Request) -> bool:
+            try:
+                return await connection.get(targets[request.name]) == 200
+            except (OSError, asyncio.IncompleteReadError):
+                await connection.close()
+                return False
+
+        try:
+            yield one
+        finally:
+            await connection.close()
+
+    @contextlib.asynccontextmanager
+    async def httpx_session() -> AsyncIterator[One]:
+        async def one(request: Request) -> bool:
+            try:
+                response = await client.get("/v1/contracts", params=request.params)
+            except httpx.TransportError:
+                return False
+            return response.status_code == 200
+
+        yield one
+
+    return lean_session if kind == "lean" else httpx_session
+
+
+async def _drive_asyncpg(
+    arguments: argparse.Namespace, requests: list[Request], pool: asyncpg.Pool
+) -> Outcome:
+    @contextlib.asynccontextmanager
+    async def asyncpg_session() -> AsyncIterator[One]:
+        async def one(request: Request) -> bool:
+            async with pool.acquire() as connection:
+                for sql, values in request.statements:
+                    await connection.fetch(sql, *values)
+            return True
+
+        yield one
+
+    await drive(arguments.clients, min(3.0, arguments.seconds), requests, asyncpg_session)
+    client_before = time.process_time()
+    outcome = await drive(arguments.clients, arguments.seconds, requests, asyncpg_session)
+    client_cpu = (time.process_time() - client_before) / max(1, len(outcome.latencies))
+    print(outcome.line("asyncpg"))
+    print(f"asyncpg: client CPU per request {client_cpu * 1000:.2f} ms")
+    return outcome
 
 
 def parse_arguments() -> argparse.Namespace:

@@ -80,12 +80,31 @@ class ContractPage:
 
     contracts: list[EsiContract]
     rejected: list[str]
+    #: Contract ids of the invalid entries whose ``contract_id`` is still a readable id: ESI
+    #: lists these contracts, so a sweep must count them as listed.
+    rejected_ids: list[int]
+    #: Invalid entries without a readable ``contract_id``: a sweep holding one cannot say which
+    #: contracts ESI lists.
+    unidentified: int
+
+
+def _readable_contract_id(entry: dict[str, object]) -> int | None:
+    contract_id = entry.get("contract_id")
+    if (
+        isinstance(contract_id, int)
+        and not isinstance(contract_id, bool)
+        and 0 < contract_id < 2**63
+    ):
+        return contract_id
+    return None
 
 
 def parse_contract_page(body: bytes) -> ContractPage:
     """Raises ``ValidationError`` only when the body is not a JSON array of objects."""
     contracts: list[EsiContract] = []
     rejected: list[str] = []
+    rejected_ids: list[int] = []
+    unidentified = 0
     for entry in _raw_page.validate_json(body):
         try:
             contracts.append(EsiContract.model_validate(entry))
@@ -93,7 +112,12 @@ def parse_contract_page(body: bytes) -> ContractPage:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             rejected.append(f"contract {entry.get('contract_id')!r}: {where}: {first['msg']}")
-    return ContractPage(contracts, rejected)
+            contract_id = _readable_contract_id(entry)
+            if contract_id is None:
+                unidentified += 1
+            else:
+                rejected_ids.append(contract_id)
+    return ContractPage(contracts, rejected, rejected_ids, unidentified)
 
 
 item_page = TypeAdapter(list[EsiItem])

@@ -67,3 +67,20 @@ class Subjects:
     @property
     def persister_durable(self) -> str:
         return f"{self.prefix}_persister"
+
+
+def event_region(subject: str) -> tuple[str, int] | None:
+    """(kind, region id) of an event subject made by :class:`Subjects` (``contracts``,
+    ``sweep``, ``delisted`` or ``bids``), whatever its prefix; ``None`` for any other."""
+    parts = subject.split(".")
+    if len(parts) >= 3 and parts[-2] == "sweep" and parts[-3] == "events":
+        kind, region = "sweep", parts[-1]
+    elif len(parts) >= 4 and parts[-3] in EVENT_KINDS_WITH_KEY and parts[-4] == "events":
+        kind, region = parts[-3], parts[-2]
+    else:
+        return None
+    return (kind, int(region)) if region.isdigit() else None
+
+
+#: Event kinds whose subject ends with ``<region>.<key>``.
+EVENT_KINDS_WITH_KEY = frozenset({"contracts", "delisted", "bids"})

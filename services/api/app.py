@@ -19,6 +19,7 @@ from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
 from services.api.metrics import ApiMetrics, MetricsMiddleware
+from services.api.response_cache import ResponseCache
 from services.api.routes import router
 from services.api.settings import ApiSettings
 
@@ -98,6 +99,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             settings=settings,
             engine=engine,
             cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
+            responses=ResponseCache(
+                settings.response_cache_s,
+                settings.response_cache_max_bytes,
+                metrics.response_cache_lookups,
+            ),
         )
         try:
             yield

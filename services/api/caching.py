@@ -41,13 +41,18 @@ def cached_json(request: Request, model: BaseModel, max_age_s: int) -> Response:
     return cached_body(request, model.model_dump_json().encode(), max_age_s)
 
 
-def cached_body(request: Request, body: bytes, max_age_s: int) -> Response:
-    """A JSON response of ``body`` with its validator, or ``304`` when the client has it."""
-    etag = entity_tag(body)
+def cached_body(
+    request: Request, body: bytes, max_age_s: int, *, etag: str | None = None, age_s: int = 0
+) -> Response:
+    """A JSON response of ``body`` with its validator, or ``304`` when the client has it;
+    ``age_s``: how long ago the body was computed (the ``Age`` header of a cache)."""
+    etag = etag or entity_tag(body)
     headers = {
         "ETag": etag,
         "Cache-Control": f"public, max-age={max_age_s}, stale-while-revalidate={max_age_s}",
     }
+    if age_s > 0:
+        headers["Age"] = str(age_s)
     if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

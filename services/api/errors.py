@@ -16,7 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +27,9 @@ from services.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 log = structlog.get_logger(__name__)
 
 QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request) fired
+#: Connection exceptions, insufficient resources (too many connections, disk full, out of
+#: memory) and the server refusing sessions (starting up, shutting down, admin shutdown).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P")
 RETRY_AFTER_S = "5"
 
 
@@ -98,7 +101,7 @@ def install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
             return _database_unavailable(
                 metrics, "query_timeout", "the query took too long; narrow the filters or retry"
             )
-        if invalidated or (sqlstate or "").startswith(("08", "57P")):
+        if invalidated or (sqlstate or "").startswith(UNAVAILABLE_SQLSTATE_CLASSES):
             log.warning("database unavailable", path=request.url.path, sqlstate=sqlstate)
             return _database_unavailable(
                 metrics, "database_unavailable", "the database is unavailable; retry later"
@@ -111,6 +114,12 @@ def install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
         assert isinstance(error, DBAPIError)
         sqlstate = getattr(error.orig, "sqlstate", None)
         return database_error(request, error, sqlstate, invalidated=error.connection_invalidated)
+
+    async def on_adapted_driver_error(request: Request, error: Exception) -> JSONResponse:
+        """The driver's error as SQLAlchemy adapts it, when it escapes unwrapped (seen while
+        the pool connects to a server that is starting up)."""
+        sqlstate = getattr(error, "sqlstate", None)
+        return database_error(request, error, sqlstate, invalidated=False)
 
     async def on_driver_error(request: Request, error: Exception) -> JSONResponse:
         """Straight from asyncpg (the list query's path)."""
@@ -127,6 +136,7 @@ def install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(EmulatedDBAPIException, on_adapted_driver_error)
     app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
     # Connecting: refused or timed out (asyncpg raises OSError / TimeoutError), pool exhausted;
     # a connection lost during a statement run through asyncpg (ConnectionLostError).

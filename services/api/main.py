@@ -39,6 +39,10 @@ def server_config(
         host=host if host is not None else settings.api_host,
         port=port if port is not None else settings.api_port,
         workers=settings.api_workers,
+        # Named, not "auto": a missing one fails at start instead of silently serving with the
+        # pure-Python parser and event loop (several times the CPU per request).
+        loop="uvloop",
+        http="httptools",
         log_config=None,
         server_header=False,
         proxy_headers=True,

@@ -35,6 +35,14 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.response_cache_lookups = Counter(
+            "hangar_api_response_cache_lookups",
+            "List queries answered from the response cache (hit), by a computation another "
+            "request started (shared), or computed (miss).",
+            ("result",),
+            registry=self.registry,
+        )
+
     def exposition(self, _: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any
 
 import structlog
@@ -14,6 +15,7 @@ from services.api import queries
 from services.api.caching import cached_body, cached_json
 from services.api.cursor import Cursor, CursorCodec, InvalidCursorError, filters_digest
 from services.api.dependencies import (
+    ApiState,
     SessionDep,
     SettingsDep,
     StateDep,
@@ -146,9 +148,21 @@ async def list_contracts(
     contracts are added: no contract is returned twice and none that existed when paging
     started is skipped. Rows without a value for the sort key come last in both orders.
     """
-    settings, cursors = state.settings, state.cursors
     digest = filters_digest(query.filter_fields())
-    after = _next_position(query, cursors, digest)
+    after = _next_position(query, state.cursors, digest)
+    page = await state.responses.get_or_compute(
+        query.model_dump_json(), lambda: _contract_page(query, state, digest, after)
+    )
+    now = time.monotonic()
+    return cached_body(
+        request, page.body, state.settings.cache_max_age_s, etag=page.etag, age_s=page.age(now)
+    )
+
+
+async def _contract_page(
+    query: ContractListQuery, state: ApiState, digest: str, after: queries.Keyset | None
+) -> bytes:
+    settings, cursors = state.settings, state.cursors
     total = None
     # A connection only for the statements: under load, requests queue for the pool, and the
     # work around the statements needs none.
@@ -179,7 +193,7 @@ async def list_contracts(
         "next_cursor": next_cursor,
         "total": total,
     }
-    return cached_body(request, json_bytes(page), settings.cache_max_age_s)
+    return json_bytes(page)
 
 
 async def _serve_list_contracts(request: Request) -> Response:

@@ -82,6 +82,18 @@ class ApiSettings(HangarSettings):
         le=604_800,
         description="Cache-Control max-age of a gone contract, whose data no longer changes.",
     )
+    response_cache_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long each API process answers a list query again from memory (0: never). "
+            "At most cache_max_age_s matters to clients, who may already cache that long."
+        ),
+    )
+    response_cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Bound of each API process's response cache."
+    )
     gzip_minimum_size: int = Field(
         1024, ge=0, description="Responses at least this large are gzip-compressed."
     )

@@ -69,8 +69,20 @@ class RegionCycle:
         )
         contract_ids = sweep.contract_ids()
         report.listed = len(contract_ids)
-        await self._publish_new(sweep, contract_ids, report)
-        await self._publish_sweep(sweep, contract_ids)
+        await self._publish_new(sweep, sweep.valid_contract_ids(), report)
+        if sweep.unidentified:
+            # Only a sweep that names every listed contract may decide which ones are gone.
+            report.problems.append(
+                f"{sweep.unidentified} list entries without a readable contract_id: "
+                "sweep not published"
+            )
+            metrics.SWEEPS_UNPUBLISHED.labels(str(region_id)).inc()
+            log.warning(
+                "sweep not published: invalid entries without a contract id",
+                extra={"region": region_id, "entries": sweep.unidentified},
+            )
+        else:
+            await self._publish_sweep(sweep, contract_ids)
         metrics.SWEEP_SECONDS.labels(str(region_id)).observe(time.perf_counter() - started)
         metrics.SWEEP_AGE.labels(str(region_id)).set(sweep.generation.timestamp())
         await self._refresh_bids(sweep, report)

@@ -31,6 +31,10 @@ class ListedPage:
     source: EsiSource
     pages: int
     contracts: list[EsiContract]
+    #: Contracts ESI lists on this page whose entries were invalid (not published).
+    set_aside_ids: list[int]
+    #: Invalid entries on this page without a readable contract id.
+    unidentified: int
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,20 @@ class Sweep:
     swept_at: datetime
 
     def contract_ids(self) -> list[int]:
+        """Every contract ESI lists, including those whose entries were set aside as invalid."""
+        return sorted(
+            {c.contract_id for page in self.pages for c in page.contracts}
+            | {contract_id for page in self.pages for contract_id in page.set_aside_ids}
+        )
+
+    def valid_contract_ids(self) -> list[int]:
         return sorted({c.contract_id for page in self.pages for c in page.contracts})
+
+    @property
+    def unidentified(self) -> int:
+        """Invalid entries whose contract is unknown: while there are any, the sweep cannot
+        decide which contracts are gone."""
+        return sum(page.unidentified for page in self.pages)
 
 
 async def fetch_list_page(
@@ -86,7 +103,10 @@ async def fetch_list_page(
     source = EsiSource(
         page=page, last_modified=last_modified, expires=response.expires, etag=etag or None
     )
-    return ListedPage(source, pages, listed.contracts), response
+    return (
+        ListedPage(source, pages, listed.contracts, listed.rejected_ids, listed.unidentified),
+        response,
+    )
 
 
 async def sweep_region(esi: EsiClient, state: FetcherState, region_id: int) -> Sweep:

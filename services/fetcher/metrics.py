@@ -38,6 +38,11 @@ SWEEPS_DEGRADED = Counter(
     "Sweeps abandoned (mixed generations or errors)",
     ["region"],
 )
+SWEEPS_UNPUBLISHED = Counter(
+    "hangar_fetcher_sweeps_unpublished_total",
+    "Consistent sweeps not published because an invalid list entry had no readable contract id",
+    ["region"],
+)
 MESSAGES_PUBLISHED = Counter(
     "hangar_fetcher_messages_published_total", "Messages stored by JetStream", ["kind"]
 )

@@ -24,14 +24,25 @@ from common.messages import (
     RegionSweep,
     parse_message,
 )
+from common.subjects import event_region
+from services.persister.contract_rows import (
+    contract_count,
+    contracts_batch_fields,
+    rows_of_batch_fields,
+)
 from services.persister.repository import (
     ApplyResult,
+    ContractRows,
     DbConnection,
+    ItemOwnershipError,
     MissingContractsError,
     apply_bids,
     apply_contracts,
     apply_delisted,
     apply_sweep,
+    contract_rows,
+    lock_regions,
+    write_contract_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -69,16 +80,81 @@ class Outcome:
     contracts: int = 0
 
 
-async def _apply_all(connection: DbConnection, messages: Sequence[Parsed]) -> ApplyResult:
-    """Contracts first, then bids (they need their contracts), then sweeps and delistings
-    in stream order.
+@dataclass(frozen=True)
+class Prepared:
+    """A delivery validated and, for a contracts batch, turned into COPY rows (its message
+    is then only parsed into models if the batch has to be applied piece by piece)."""
+
+    index: int
+    message: Event | None = None
+    rows: ContractRows | None = None
+    rows_error: ItemOwnershipError | None = None
+    contracts: int = 0
+    rejected: Rejected | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.rejected is None
+
+
+def _prepare(index: int, delivery: Delivery) -> Prepared:
+    try:
+        fields = contracts_batch_fields.validate_json(delivery.body)
+    except ValidationError:
+        pass  # another kind of message, or an invalid one: the full parse tells which
+    else:
+        count = contract_count(fields)
+        try:
+            return Prepared(index, rows=rows_of_batch_fields(fields), contracts=count)
+        except ItemOwnershipError as error:
+            return Prepared(index, rows_error=error, contracts=count)
+    try:
+        message = parse_message(delivery.body)
+    except ValidationError as error:
+        reason = f"invalid message: {_summary(error)}"
+        return Prepared(index, rejected=Rejected(index, reason, delivery.body))
+    if not isinstance(message, ContractsBatch):
+        return Prepared(index, message)
+    # Only if the mirror of the schema refused what the models accept (a defect: the mirror
+    # is built from the models and tested against them).
+    log.warning("contracts batch refused by the fast validation", extra={"index": index})
+    try:
+        rows = contract_rows([message])
+    except ItemOwnershipError as error:
+        return Prepared(index, message, rows_error=error, contracts=len(message.contracts))
+    return Prepared(index, message, rows=rows, contracts=len(message.contracts))
+
+
+def _prepare_in_order(deliveries: Sequence[Delivery]) -> list[asyncio.Task[Prepared]]:
+    """Prepare the deliveries one after the other in a worker thread, ahead of the SQL.
+
+    Parsing holds a CPU for a while: in a thread the event loop keeps answering NATS, and
+    while PostgreSQL merges one message (on the other core) the next one is being parsed.
+    """
+    tasks: list[asyncio.Task[Prepared]] = []
+    for index, delivery in enumerate(deliveries):
+        previous = tasks[-1] if tasks else None
+        tasks.append(asyncio.create_task(_prepare_after(previous, index, delivery)))
+    return tasks
+
+
+async def _prepare_after(
+    previous: asyncio.Task[Prepared] | None, index: int, delivery: Delivery
+) -> Prepared:
+    if previous is not None:
+        await asyncio.wait([previous])  # one at a time, in order; its failure is its own
+    return await asyncio.to_thread(_prepare, index, delivery)
+
+
+async def _apply_after_contracts(
+    connection: DbConnection, messages: Sequence[Parsed]
+) -> ApplyResult:
+    """Bids (they need their contracts), then sweeps and delistings in stream order.
 
     Sweeps and delistings only touch rows older than their own generation, so applying them
     after newer contracts of the same fetch is equivalent to applying them in stream order.
     """
-    result = await apply_contracts(
-        connection, [m for m in messages if isinstance(m, ContractsBatch)]
-    )
+    result = ApplyResult()
     bids = [m for m in messages if isinstance(m, BidsBatch)]
     if bids:
         result += await apply_bids(connection, bids)
@@ -90,6 +166,33 @@ async def _apply_all(connection: DbConnection, messages: Sequence[Parsed]) -> Ap
     return result
 
 
+async def _apply_all(connection: DbConnection, messages: Sequence[Parsed]) -> ApplyResult:
+    """Contracts first, then the rest (see :func:`_apply_after_contracts`)."""
+    result = await apply_contracts(
+        connection, [m for m in messages if isinstance(m, ContractsBatch)]
+    )
+    others = [m for m in messages if not isinstance(m, ContractsBatch)]
+    return result + await _apply_after_contracts(connection, others)
+
+
+async def _apply_prepared(
+    connection: DbConnection, preparing: Sequence[asyncio.Task[Prepared]]
+) -> ApplyResult:
+    """:func:`_apply_all` on messages that are still being prepared: each contracts batch is
+    written as soon as it is ready."""
+    result = ApplyResult()
+    others: list[Parsed] = []
+    for task in preparing:
+        prepared = await task
+        if prepared.rows_error is not None:
+            raise prepared.rows_error
+        if prepared.rows is not None:
+            result += await write_contract_rows(connection, prepared.rows)
+        elif prepared.message is not None:
+            others.append(prepared.message)
+    return result + await _apply_after_contracts(connection, others)
+
+
 async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -> Outcome:
     """Apply every valid delivery; say which to ack, retry or dead-letter.
 
@@ -97,28 +200,64 @@ async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -
     is delivered again later.
     """
     outcome = Outcome()
-    # Parsing megabytes of JSON holds the CPU for a while: in a worker thread the event loop
-    # keeps answering NATS (heartbeats, acks) meanwhile.
-    parsed, rejected = await asyncio.to_thread(_parse_all, deliveries)
-    outcome.rejected.extend(rejected)
-    if not parsed:
-        return outcome
-    async with pool.acquire() as connection:
-        try:
-            async with connection.transaction():
-                outcome.result = await _apply_all(connection, list(parsed.values()))
-        except (*DATA_ERRORS, MissingContractsError) as error:
-            log.warning("batch failed, isolating its messages", extra={"error": str(error)})
-            outcome.result = ApplyResult()
-            for index, message in parsed.items():
-                await _apply_alone(connection, index, message, deliveries[index], outcome)
-        else:
-            outcome.applied.extend(parsed)
-    for index in outcome.applied:
-        message = parsed[index]
-        if isinstance(message, ContractsBatch):
-            outcome.contracts += len(message.contracts)
+    preparing = _prepare_in_order(deliveries)
+    try:
+        for task in preparing:
+            if (await task).valid:
+                break
+        else:  # nothing valid: no database needed to dead-letter it all
+            outcome.rejected.extend(_rejections(preparing))
+            return outcome
+        async with pool.acquire() as connection:
+            try:
+                async with connection.transaction():
+                    shared, exclusive = regions_to_lock(deliveries)
+                    await lock_regions(connection, shared=shared, exclusive=exclusive)
+                    outcome.result = await _apply_prepared(connection, preparing)
+            except (*DATA_ERRORS, MissingContractsError) as error:
+                log.warning("batch failed, isolating its messages", extra={"error": str(error)})
+                outcome.result = ApplyResult()
+                await asyncio.wait(preparing)
+                for task in preparing:
+                    prepared = task.result()
+                    if prepared.valid:
+                        index = prepared.index
+                        message = prepared.message or parse_message(deliveries[index].body)
+                        await _apply_alone(connection, index, message, deliveries[index], outcome)
+            else:
+                outcome.applied.extend(
+                    task.result().index for task in preparing if task.result().valid
+                )
+    finally:
+        for task in preparing:
+            task.cancel()
+        await asyncio.gather(*preparing, return_exceptions=True)
+    outcome.rejected.extend(_rejections(preparing))
+    applied = set(outcome.applied)
+    outcome.contracts = sum(t.result().contracts for t in preparing if t.result().index in applied)
     return outcome
+
+
+def regions_to_lock(deliveries: Sequence[Delivery]) -> tuple[set[int], set[int]]:
+    """(regions of contracts batches, regions of sweeps and delistings), read from the
+    subjects so that every lock of a fetch is taken up front, in one order (no deadlock
+    between fetches). A message on another subject takes its lock when it is applied."""
+    shared: set[int] = set()
+    exclusive: set[int] = set()
+    for delivery in deliveries:
+        found = event_region(delivery.subject)
+        if found is None:
+            continue
+        kind, region_id = found
+        if kind == "contracts":
+            shared.add(region_id)
+        elif kind in {"sweep", "delisted"}:
+            exclusive.add(region_id)
+    return shared, exclusive
+
+
+def _rejections(preparing: Sequence[asyncio.Task[Prepared]]) -> list[Rejected]:
+    return [r for task in preparing if (r := task.result().rejected) is not None]
 
 
 async def _apply_alone(
@@ -160,18 +299,6 @@ async def _apply_contract_by_contract(
             outcome.rejected.append(Rejected(index, reason, single.to_json()))
     # the message is settled: its valid contracts are committed, the others dead-lettered
     outcome.applied.append(index)
-
-
-def _parse_all(deliveries: Sequence[Delivery]) -> tuple[dict[int, Parsed], list[Rejected]]:
-    parsed: dict[int, Parsed] = {}
-    rejected: list[Rejected] = []
-    for index, delivery in enumerate(deliveries):
-        try:
-            parsed[index] = parse_message(delivery.body)
-        except ValidationError as error:
-            reason = f"invalid message: {_summary(error)}"
-            rejected.append(Rejected(index, reason, delivery.body))
-    return parsed, rejected
 
 
 def _summary(error: ValidationError) -> str:

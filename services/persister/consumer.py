@@ -10,6 +10,7 @@ a delay; when the database is unreachable nothing is settled and JetStream redel
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -57,10 +58,19 @@ def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
 MAX_RETRY_DELAY_SECONDS = 60.0
 
 
-def retry_delay(settings: PersisterSettings, deliveries: int) -> float:
+#: Cap of the delay after an infrastructure failure (database or NATS unreachable): every
+#: message of a backlog is delivered, fails and is handed back during an outage, so its count
+#: of deliveries says how long the outage lasted, not how long the next one will; a longer
+#: delay would only make the recovery slower.
+MAX_OUTAGE_RETRY_DELAY_SECONDS = 10.0
+
+
+def retry_delay(
+    settings: PersisterSettings, deliveries: int, cap: float = MAX_RETRY_DELAY_SECONDS
+) -> float:
     """Exponential backoff for messages that could not be settled."""
     delay: float = settings.retry_delay_seconds * 2.0 ** max(0, deliveries - 1)
-    return min(MAX_RETRY_DELAY_SECONDS, delay)
+    return min(cap, delay)
 
 
 def delivery_of(message: Msg) -> Delivery:
@@ -135,8 +145,11 @@ async def settle(
         else:
             metrics.RETRIES.inc()
             await messages[index].nak(delay=retry_delay(settings, delivery.deliveries))
-    for index in outcome.applied:
-        await messages[index].ack_sync(timeout=ACK_TIMEOUT_SECONDS)
+    # Concurrently: each acknowledgement waits for the server to store it (with fsync when
+    # the server syncs every write), and one after the other they cost a round trip each.
+    await asyncio.gather(
+        *(messages[index].ack_sync(timeout=ACK_TIMEOUT_SECONDS) for index in outcome.applied)
+    )
     for index in rejected_indexes - set(outcome.applied):
         await messages[index].term()
 
@@ -202,6 +215,10 @@ def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) ->
             log.exception("fetch not settled; handing it back for a retry")
             for raw in message.raw_message:
                 with contextlib.suppress(Exception):
-                    await raw.nak(delay=retry_delay(settings, raw.metadata.num_delivered))
+                    await raw.nak(
+                        delay=retry_delay(
+                            settings, raw.metadata.num_delivered, MAX_OUTAGE_RETRY_DELAY_SECONDS
+                        )
+                    )
 
     return broker

@@ -18,6 +18,11 @@ from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.persister import metrics
 from services.persister.consumer import build_broker
+from services.persister.nats_compat import (
+    hand_back_later_fetches,
+    hand_back_unsettled,
+    translate_fetch_timeouts,
+)
 from services.persister.settings import PersisterSettings
 
 log = logging.getLogger(__name__)
@@ -37,27 +42,36 @@ async def consumer_is_idle(js: JetStreamContext, subjects: Subjects) -> bool:
 
 
 async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> None:
+    translate_fetch_timeouts()
     subjects = Subjects(settings.name_prefix)
     state: dict[str, asyncpg.Pool] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    broker = build_broker(settings, state)
+    # Each broker is a NATS connection with its own pull loop on the one durable consumer: as
+    # many fetches are applied at once, each in its own transaction, as by that many processes.
+    brokers = [build_broker(settings, state) for _ in range(settings.apply_concurrency)]
     ops = OpsServer(
-        "0.0.0.0", settings.metrics_port, healthy=lambda: bool(broker.config.connection_state)
+        "0.0.0.0",
+        settings.metrics_port,
+        healthy=lambda: all(bool(b.config.connection_state) for b in brokers),
     )
     pool = await asyncpg.create_pool(
-        asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.database_pool_size
+        asyncpg_dsn(settings.database_url),
+        min_size=1,
+        max_size=max(settings.database_pool_size, settings.apply_concurrency),
     )
     state["pool"] = pool
     try:
         if settings.metrics_port:
             await ops.start()
-        await broker.connect()
-        js = broker.config.connection_state.stream
+        for broker in brokers:
+            await broker.connect()
+        js = brokers[0].config.connection_state.stream
         await ensure_streams(js, subjects)
-        await broker.start()
+        for broker in brokers:
+            await broker.start()
         log.info(
             "persister consuming",
             extra={"stream": subjects.stream, "durable": subjects.persister_durable},
@@ -74,7 +88,20 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
                 log.info("nothing pending: persister stops")
                 break
     finally:
-        await broker.stop()
+        # Graceful: fetches being applied finish and are settled; what was fetched and not
+        # handled goes back to JetStream at once instead of after ack_wait.
+        subscriptions = [
+            subscription
+            for broker in brokers
+            for subscriber in broker.subscribers
+            if (subscription := getattr(subscriber, "subscription", None)) is not None
+        ]
+        for subscription in subscriptions:
+            hand_back_later_fetches(subscription)
+        await asyncio.gather(*(s.stop() for b in brokers for s in b.subscribers))
+        for subscription in subscriptions:
+            await hand_back_unsettled(subscription)
+        await asyncio.gather(*(broker.stop() for broker in brokers))
         await pool.close()
         await ops.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import nats
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -37,12 +38,15 @@ from common.db import asyncpg_dsn
 from common.migration import ensure_database, upgrade_async
 from common.settings import HangarSettings
 from common.subjects import Subjects
-from services.persister.applier import apply_deliveries
+from services.persister.applier import Rejected, apply_deliveries
 from services.persister.consumer import delivery_of
 
 log = logging.getLogger(__name__)
 
-FETCH_BATCH = 64
+#: As the persister: fetches of a few messages, two applied at once (each in its own
+#: transaction), so that PostgreSQL works on two cores while the next fetch arrives.
+FETCH_BATCH = 8
+APPLY_CONCURRENCY = 2
 LOG_EVERY_SECONDS = 5.0
 
 
@@ -113,8 +117,12 @@ async def replay(
         await upgrade_async(target_url)
     subjects = Subjects(settings.name_prefix)
     client = await nats.connect(settings.nats_url.split(","))
-    pool = await asyncpg.create_pool(asyncpg_dsn(target_url), min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(target_url), min_size=1, max_size=APPLY_CONCURRENCY + 1
+    )
     report = ReplayReport()
+    busy = BusyClock()
+    in_flight: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     try:
         js = client.jetstream()
@@ -122,20 +130,30 @@ async def replay(
         pending = await _consumer(js, subjects, name, restart=restart)
         subscription = await js.pull_subscribe_bind(name, stream=subjects.stream)
         with ReplayProgress(pending) as advance:
-            while True:
-                try:
-                    messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    messages = []
-                if not messages:
-                    info = await js.consumer_info(subjects.stream, name)
-                    if not info.num_pending and not info.num_ack_pending:
-                        break
-                    continue
+
+            async def apply_fetch(messages: list[Msg], earlier: set[asyncio.Task[None]]) -> None:
                 deliveries = [delivery_of(m) for m in messages]
-                apply_started = time.perf_counter()
-                outcome = await apply_deliveries(pool, deliveries)
-                report.apply_seconds += time.perf_counter() - apply_started
+                with busy:
+                    outcome = await apply_deliveries(pool, deliveries)
+                if outcome.retry:
+                    # Bids whose contracts a fetch still being applied brings: once every
+                    # earlier fetch is committed, they are there (or never will be).
+                    if earlier:
+                        await asyncio.wait(earlier)
+                    again = sorted(outcome.retry)
+                    with busy:
+                        second = await apply_deliveries(pool, [deliveries[i] for i in again])
+                    outcome.result += second.result
+                    for index, reason in second.retry.items():
+                        original = again[index]
+                        outcome.rejected.append(
+                            Rejected(original, reason, deliveries[original].body)
+                        )
+                    for rejected in second.rejected:
+                        original = again[rejected.index]
+                        outcome.rejected.append(
+                            Rejected(original, rejected.reason, deliveries[original].body)
+                        )
                 for rejected in outcome.rejected:
                     log.error(
                         "message cannot be applied",
@@ -149,12 +167,66 @@ async def replay(
                 report.contracts += outcome.contracts
                 report.rows += outcome.result.rows
                 advance(len(messages), report)
+
+            fetched = 0
+            while True:
+                # Once what was pending at the start has been fetched, an empty fetch needs no
+                # long wait: the consumer's state then says whether anything is left.
+                timeout = 1.0 if fetched < pending else 0.05
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=timeout)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    messages = []
+                fetched += len(messages)
+                if messages:
+                    task = asyncio.create_task(apply_fetch(messages, set(in_flight)))
+                    in_flight.add(task)
+                    if len(in_flight) >= APPLY_CONCURRENCY:
+                        await _first_done(in_flight)
+                elif in_flight:
+                    await _first_done(in_flight)
+                else:
+                    info = await js.consumer_info(subjects.stream, name)
+                    if not info.num_pending and not info.num_ack_pending:
+                        break
         await client.flush()
     finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
         report.seconds = time.perf_counter() - started
+        report.apply_seconds = busy.seconds
         await pool.close()
         await client.close()
     return report
+
+
+async def _first_done(in_flight: set[asyncio.Task[None]]) -> None:
+    """Wait for one of the fetches being applied; its failure stops the replay."""
+    done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        in_flight.discard(task)
+        task.result()
+
+
+class BusyClock:
+    """Wall-clock time during which at least one fetch was being applied (concurrent applies
+    overlap: their sum would count the same second twice)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._running = 0
+        self._since = 0.0
+
+    def __enter__(self) -> None:
+        if self._running == 0:
+            self._since = time.perf_counter()
+        self._running += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self.seconds += time.perf_counter() - self._since
 
 
 class ReplayProgress:

@@ -60,7 +60,7 @@ _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS incoming_contracts (
     contract_id bigint, region_id bigint, type text, issuer_id bigint,
     issuer_corporation_id bigint, date_issued timestamptz, date_expired timestamptz,
-    price numeric, reward numeric, collateral numeric, buyout numeric, volume float8,
+    price text, reward text, collateral text, buyout text, volume float8,
     days_to_complete int, start_location_id bigint, end_location_id bigint,
     for_corporation boolean, title text, seen_at timestamptz, source_last_modified timestamptz
 ) ON COMMIT DELETE ROWS;
@@ -90,19 +90,25 @@ INSERT INTO contracts AS c (
     end_location_id, for_corporation, title, status, first_seen_at, last_seen_at, gone_at,
     source_last_modified)
 SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
-    n.date_issued, n.date_expired, n.price, n.reward, n.collateral, n.buyout, n.volume,
+    n.date_issued, n.date_expired, n.price::numeric, n.reward::numeric, n.collateral::numeric,
+    n.buyout::numeric, n.volume,
     n.days_to_complete, n.start_location_id, n.end_location_id, n.for_corporation, n.title,
-    CASE WHEN s.generation > n.source_last_modified
-         THEN CASE WHEN n.contract_id = ANY(s.contract_ids) THEN 'outstanding' ELSE 'gone' END
+    CASE WHEN s.newer THEN CASE WHEN s.listed THEN 'outstanding' ELSE 'gone' END
          ELSE 'outstanding' END,
-    n.seen_at, n.seen_at,
-    CASE WHEN s.generation > n.source_last_modified
-         THEN CASE WHEN n.contract_id = ANY(s.contract_ids) THEN NULL ELSE s.generation END
-    END,
-    n.source_last_modified
+    n.seen_at,
+    CASE WHEN s.newer AND s.listed THEN GREATEST(n.seen_at, s.swept_at) ELSE n.seen_at END,
+    CASE WHEN s.newer AND NOT s.listed THEN s.generation END,
+    CASE WHEN s.newer AND s.listed THEN s.generation ELSE n.source_last_modified END
 FROM incoming_contracts AS n
--- a batch applied after a newer sweep of its region (redelivered late): that sweep decides
-LEFT JOIN region_sweeps AS s ON s.region_id = n.region_id
+-- A batch applied after a newer sweep of its region (redelivered late, or applied beside it):
+-- that sweep decides, and the row is what applying them in stream order would have made.
+LEFT JOIN LATERAL (
+    SELECT r.generation, r.swept_at, r.generation > n.source_last_modified AS newer,
+           -- only for late rows: the listing can hold a whole region's ids
+           CASE WHEN r.generation > n.source_last_modified
+                THEN n.contract_id = ANY(r.contract_ids) END AS listed
+    FROM region_sweeps AS r WHERE r.region_id = n.region_id
+) AS s ON true
 ON CONFLICT (contract_id) DO UPDATE SET
     region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,
     issuer_corporation_id = EXCLUDED.issuer_corporation_id,
@@ -189,8 +195,43 @@ WHERE c.contract_id = l.id AND c.region_id = $1 AND c.status = 'outstanding'
 """
 
 
+#: First key of the region locks (``pg_advisory_xact_lock(int, int)``): "HB" + 1.
+REGION_LOCK_CLASS = 0x4842_0001
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
+_LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+
+
+async def lock_regions(
+    connection: DbConnection,
+    *,
+    shared: Iterable[int] = (),
+    exclusive: Iterable[int] = (),
+) -> None:
+    """Transaction locks that order contracts against sweeps of the same region.
+
+    A contracts batch reads the region's newest sweep to decide whether a contract it brings
+    is still listed, and a sweep marks gone what it does not list: run concurrently (two
+    fetches at once, or several persisters), neither would see the other's uncommitted rows,
+    and a contract the sweep no longer lists would stay outstanding. So contracts batches hold
+    their region shared (they run side by side) and sweeps and delistings exclusive: each
+    waits for the other to commit, and its statements then see it. Taken in region order;
+    taking one again in the same transaction costs a round trip and nothing else.
+    """
+    wanted = set(exclusive)
+    for region_id in sorted(wanted | set(shared)):
+        statement = _LOCK_EXCLUSIVE if region_id in wanted else _LOCK_SHARED
+        # Region ids are 8-digit numbers; a key shared by two regions would only make them wait
+        await connection.execute(statement, REGION_LOCK_CLASS, region_id % 2**31)
+
+
 def _money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value))
+
+
+def money_text(value: float | None) -> str | None:
+    """The shortest text that reads back as the same float, as :func:`_money` stores it:
+    PostgreSQL parses it into ``numeric`` far faster than asyncpg encodes a ``Decimal``."""
+    return None if value is None else repr(value)
 
 
 def _newest_contracts(
@@ -206,24 +247,30 @@ def _newest_contracts(
     return list(newest.values())
 
 
-async def apply_contracts(
-    connection: DbConnection, batches: Sequence[ContractsBatch]
-) -> ApplyResult:
-    """Upsert contracts and insert their items; the caller owns the transaction."""
+@dataclass(frozen=True)
+class ContractRows:
+    """The COPY rows of some contracts batches: each contract once, items once each."""
+
+    contracts: Sequence[tuple[object, ...]]
+    items: Sequence[tuple[object, ...]]
+    region_ids: frozenset[int] = frozenset()
+
+
+def contract_rows(batches: Sequence[ContractsBatch]) -> ContractRows:
+    """Pure CPU work (run off the event loop by the applier); raises
+    :class:`ItemOwnershipError` when two contracts claim one item record."""
     pairs = _newest_contracts(batches)
-    if not pairs:
-        return ApplyResult()
-    contract_rows = [
+    contracts = [
         (
             c.contract_id, batch.region_id, c.type, c.issuer_id, c.issuer_corporation_id,
-            c.date_issued, c.date_expired, _money(c.price), _money(c.reward),
-            _money(c.collateral), _money(c.buyout), c.volume, c.days_to_complete,
+            c.date_issued, c.date_expired, money_text(c.price), money_text(c.reward),
+            money_text(c.collateral), money_text(c.buyout), c.volume, c.days_to_complete,
             c.start_location_id, c.end_location_id, c.for_corporation, c.title,
             batch.fetched_at, batch.source.last_modified,
         )
         for batch, c in pairs
     ]  # fmt: skip
-    item_rows: list[tuple[object, ...]] = []
+    items: list[tuple[object, ...]] = []
     seen_records: dict[int, int] = {}
     for _, c in pairs:
         for i in c.items:
@@ -236,24 +283,39 @@ async def apply_contracts(
                     )
                 continue  # the same item twice in one contract
             seen_records[i.record_id] = c.contract_id
-            item_rows.append(
+            items.append(
                 (i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
                  i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs)
             )  # fmt: skip
+    return ContractRows(contracts, items, frozenset(batch.region_id for batch, _ in pairs))
+
+
+async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> ApplyResult:
+    """Upsert contracts and insert their items; the caller owns the transaction."""
+    if not rows.contracts:
+        return ApplyResult()
+    await lock_regions(connection, shared=rows.region_ids)
     await connection.execute(_STAGING)
     await connection.copy_records_to_table(
-        "incoming_contracts", records=contract_rows, columns=INCOMING_CONTRACT_COLUMNS
+        "incoming_contracts", records=rows.contracts, columns=INCOMING_CONTRACT_COLUMNS
     )
     status = await connection.execute(_UPSERT_CONTRACTS)
     items_written = 0
-    if item_rows:
+    if rows.items:
         await connection.copy_records_to_table(
-            "incoming_items", records=item_rows, columns=INCOMING_ITEM_COLUMNS
+            "incoming_items", records=rows.items, columns=INCOMING_ITEM_COLUMNS
         )
         items_written = _rowcount(await connection.execute(_INSERT_ITEMS))
-        if items_written < len(item_rows):
+        if items_written < len(rows.items):
             await _check_item_ownership(connection)
     return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
+
+
+async def apply_contracts(
+    connection: DbConnection, batches: Sequence[ContractsBatch]
+) -> ApplyResult:
+    """Upsert contracts and insert their items; the caller owns the transaction."""
+    return await write_contract_rows(connection, contract_rows(batches))
 
 
 async def apply_bids(connection: DbConnection, batches: Sequence[BidsBatch]) -> ApplyResult:
@@ -281,6 +343,7 @@ async def apply_bids(connection: DbConnection, batches: Sequence[BidsBatch]) -> 
 
 async def apply_sweep(connection: DbConnection, sweep: RegionSweep) -> ApplyResult:
     """Mark gone what a newer complete sweep no longer lists; refresh what it lists."""
+    await lock_regions(connection, exclusive={sweep.region_id})
     recorded = await connection.fetchval(
         _RECORD_SWEEP,
         sweep.region_id,
@@ -313,6 +376,7 @@ async def _check_item_ownership(connection: DbConnection) -> None:
 
 async def apply_delisted(connection: DbConnection, delisted: ContractsDelisted) -> ApplyResult:
     """Mark gone, as of the delisting generation, what a newer sweep stopped listing."""
+    await lock_regions(connection, exclusive={delisted.region_id})
     gone = await connection.execute(
         _MARK_DELISTED, delisted.region_id, delisted.generation, delisted.previous_generation,
         delisted.previous_swept_at, delisted.contract_ids,

@@ -15,6 +15,15 @@ class PersisterSettings(HangarSettings):
             "contracts, so 8 is up to 8000 contracts per transaction."
         ),
     )
+    apply_concurrency: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description=(
+            "Fetches applied at once, each in its own transaction (as by that many persister "
+            "processes): PostgreSQL then works on several cores."
+        ),
+    )
     fetch_timeout_seconds: float = Field(
         0.2, gt=0, description="Longest wait to fill a fetch (a partial fetch waits this long)."
     )

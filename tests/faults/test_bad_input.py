@@ -201,14 +201,6 @@ HOSTILE_ITEM_ENTRIES = [
     pytest.param(_set("record_id", None), id="null id"),
 ]
 
-INCOMPLETE_SWEEP_BUG = (
-    "project bug: discovery.fetch_list_page now sets an invalid list entry aside, but the sweep "
-    "built from the remaining entries is still treated as complete: cycle._publish_sweep "
-    "publishes a RegionSweep without the set-aside contract and a ContractsDelisted naming it, "
-    "so the persister marks gone a contract ESI still lists (design principle 4: only a "
-    "complete sweep decides existence)"
-)
-
 
 @pytest.mark.parametrize("mutate", HOSTILE_CONTRACT_ENTRIES)
 async def test_a_hostile_contract_entry_is_never_published(
@@ -245,10 +237,11 @@ async def test_a_hostile_contract_entry_does_not_cost_its_valid_neighbours(
     assert {cid: _items(batch, cid) for cid, batch in published.items()} == expected
 
 
-@pytest.mark.xfail(strict=True, reason=INCOMPLETE_SWEEP_BUG)
-async def test_a_known_contract_whose_entry_turns_invalid_is_not_marked_gone(
+async def _a_known_contract_in_the_next_generation(
     settings: HangarSettings,
-) -> None:
+) -> tuple[Sim, list[dict[str, Any]], int]:
+    """The simulator after one fetcher cycle and one more generation, that generation's
+    listing of the target region, and the index in it of a contract already published."""
     sim = Sim.build(REGIONS)
     async with fetcher_resources(_fetcher_settings(settings), sim.transport) as resources:
         await run_once(resources)
@@ -256,6 +249,13 @@ async def test_a_known_contract_whose_entry_turns_invalid_is_not_marked_gone(
     sim.world.advance()
     listing = sim.world.contracts(TARGET_REGION)
     index = next(i for i, entry in enumerate(listing) if entry["contract_id"] in before)
+    return sim, listing, index
+
+
+async def test_a_known_contract_whose_entry_turns_invalid_is_not_marked_gone(
+    settings: HangarSettings,
+) -> None:
+    sim, listing, index = await _a_known_contract_in_the_next_generation(settings)
     victim = int(listing[index]["contract_id"])
     path = f"/contracts/public/{TARGET_REGION}"
     rewrite = _entry_rewrite(index, _set("price", "cheap"))
@@ -267,6 +267,39 @@ async def test_a_known_contract_whose_entry_turns_invalid_is_not_marked_gone(
     assert not delisting, f"contract {victim}, still listed, was published as delisted"
     newest = [m for m in messages if isinstance(m, RegionSweep) and m.region_id == TARGET_REGION]
     assert all(victim in sweep.contract_ids for sweep in newest), "a sweep omits a listed contract"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(_drop("contract_id"), id="missing id"),
+        pytest.param(_set("contract_id", "one-nine-zero"), id="id as text"),
+        pytest.param(_negate("contract_id"), id="negative id"),
+    ],
+)
+async def test_a_sweep_with_an_unidentifiable_entry_decides_nothing_about_existence(
+    settings: HangarSettings, mutate: Mutation
+) -> None:
+    """An invalid entry without a usable contract id might be any known contract: the sweep
+    of that generation is not published (nothing delisted), the valid contracts still are."""
+    sim, listing, index = await _a_known_contract_in_the_next_generation(settings)
+    path = f"/contracts/public/{TARGET_REGION}"
+    async with (
+        _hostile_fetcher(settings, sim, path, _entry_rewrite(index, mutate)),
+        jetstream(settings) as (_, js),
+    ):
+        messages = await _all_messages(js, settings)
+    delisted = [m for m in messages if isinstance(m, ContractsDelisted)]
+    assert all(m.region_id != TARGET_REGION for m in delisted)
+    sweeps = {m.region_id: m for m in messages if isinstance(m, RegionSweep)}
+    first_generation = min(m.generation for m in messages if isinstance(m, RegionSweep))
+    assert sweeps[TARGET_REGION].generation == first_generation, "the partial sweep was published"
+    assert sweeps[OTHER_REGION].generation > first_generation, "the other region stalled"
+    published = {
+        c.contract_id for m in messages if isinstance(m, ContractsBatch) for c in m.contracts
+    }
+    valid = {int(e["contract_id"]) for i, e in enumerate(listing) if i != index}
+    assert valid <= published
 
 
 async def test_an_unknown_but_well_formed_contract_type_is_kept(settings: HangarSettings) -> None:

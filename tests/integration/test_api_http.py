@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from common.db import asyncpg_dsn
@@ -22,6 +23,7 @@ from tests.integration.test_api_support import (
     api_client,
     api_settings,
     contract,
+    ids,
     item,
     seed,
 )
@@ -176,20 +178,64 @@ async def test_a_dead_database_is_503_but_the_process_stays_alive() -> None:
     assert 'hangar_api_database_errors_total{kind="database_unavailable"} 1.0' in metrics.text
 
 
+async def test_a_server_refusing_connections_is_503_not_500(database_url: str) -> None:
+    """PostgreSQL up but refusing new sessions ("too many connections", or "starting up"
+    while it recovers) is an unavailable database, whichever layer raises it."""
+    role = f"refused_{os.getpid()}_{free_port()}"
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+        refused_url = (
+            make_url(database_url)
+            .set(username=role, password=None)
+            .render_as_string(hide_password=False)
+        )
+        async with api_client(api_settings(refused_url)) as client:
+            ready = await client.get("/readyz")
+            listing = await client.get("/v1/contracts")
+            detail = await client.get("/v1/contracts/1")
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+    assert ready.status_code == 503
+    for response in (listing, detail):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "database_unavailable"
+        assert response.headers["retry-after"] == "5"
+
+
+class ContractsLock:
+    """An open transaction holding ``ACCESS EXCLUSIVE`` on ``contracts``: the API's statements
+    wait for it until ``release``."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+
+    async def __aenter__(self) -> ContractsLock:
+        self.connection = await asyncpg.connect(asyncpg_dsn(self._database_url))
+        self._transaction = self.connection.transaction()
+        await self._transaction.start()
+        await self.connection.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+        return self
+
+    async def release(self) -> None:
+        if not self.connection.is_closed() and self.connection.is_in_transaction():
+            await self._transaction.rollback()
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.release()
+        finally:
+            await self.connection.close()
+
+
 async def test_the_statement_timeout_gives_503(database_url: str) -> None:
     await seed(database_url, [contract(1)])
-    blocker = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+    async with ContractsLock(database_url):
         settings = api_settings(database_url, statement_timeout_ms=300)
         async with api_client(settings) as client:
             response = await asyncio.wait_for(client.get("/v1/contracts"), timeout=30)
             metrics = await client.get("/metrics")
-        await transaction.rollback()
-    finally:
-        await blocker.close()
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "query_timeout"
     assert 'hangar_api_database_errors_total{kind="query_timeout"} 1.0' in metrics.text
@@ -243,21 +289,14 @@ async def test_a_connection_lost_during_a_list_query_is_503_and_replaced(
     settings = api_settings(database_url, db_pool_size=1, db_max_overflow=0)
     async with api_client(settings) as client:
         assert (await client.get("/v1/contracts")).status_code == 200
-        blocker = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            transaction = blocker.transaction()
-            await transaction.start()
-            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+        async with ContractsLock(database_url) as lock:
             waiting = asyncio.create_task(client.get("/v1/contracts"))
             await _until_the_api_waits_for_a_lock(database_url)
-            await blocker.execute(
+            await lock.connection.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = 'hangar-bay-api' AND datname = current_database()"
             )
             lost = await asyncio.wait_for(waiting, timeout=30)
-            await transaction.rollback()
-        finally:
-            await blocker.close()
         again = await client.get("/v1/contracts")
     assert lost.status_code == 503
     assert lost.json()["error"]["code"] == "database_unavailable"
@@ -270,19 +309,12 @@ async def test_a_list_request_cancelled_mid_statement_leaves_no_broken_connectio
     await seed(database_url, [contract(1)])
     settings = api_settings(database_url, db_pool_size=1, db_max_overflow=0)
     async with api_client(settings) as client:
-        blocker = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            transaction = blocker.transaction()
-            await transaction.start()
-            await blocker.execute("LOCK TABLE contracts IN ACCESS EXCLUSIVE MODE")
+        async with ContractsLock(database_url):
             waiting = asyncio.create_task(client.get("/v1/contracts"))
             await _until_the_api_waits_for_a_lock(database_url)
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting
-            await transaction.rollback()
-        finally:
-            await blocker.close()
         after = [await client.get("/v1/contracts") for _ in range(3)]
     assert [response.status_code for response in after] == [200, 200, 200]
 
@@ -528,3 +560,67 @@ async def test_run_serves_with_several_workers_sharing_one_cursor_secret(
     assert len(workers) == 2
     assert seen == list(range(30, 0, -1))
     assert process.returncode is not None
+
+
+# --- response cache -----------------------------------------------------------------------
+
+
+def _cache_lookups(metrics: httpx.Response) -> dict[str, float]:
+    prefix = "hangar_api_response_cache_lookups_total{result="
+    found: dict[str, float] = {}
+    for line in metrics.text.splitlines():
+        if line.startswith(prefix):
+            label, value = line[len(prefix) :].split("} ")
+            found[label.strip('"')] = float(value)
+    return found
+
+
+async def test_a_repeated_list_query_is_answered_from_memory_until_it_expires(
+    database_url: str,
+) -> None:
+    await seed(database_url, [contract(1)])
+    async with api_client(api_settings(database_url, response_cache_s=1.0)) as client:
+        first = await client.get("/v1/contracts", params={"limit": 10})
+        await seed(database_url, [contract(2)])
+        # the same query, spelled differently: same validated parameters, same entry
+        again = await client.get("/v1/contracts", params={"limit": "10", "order": "desc"})
+        other = await client.get("/v1/contracts", params={"limit": 11})
+        await asyncio.sleep(1.1)
+        expired = await client.get("/v1/contracts", params={"limit": 10})
+        metrics = await client.get("/metrics")
+    assert ids(first) == ids(again) == [1]
+    assert again.headers["etag"] == first.headers["etag"]
+    assert ids(other) == ids(expired) == [2, 1]
+    assert _cache_lookups(metrics) == {"hit": 1.0, "miss": 3.0}
+
+
+async def test_concurrent_identical_queries_share_one_statement(database_url: str) -> None:
+    await seed(database_url, [contract(1), contract(2)])
+    settings = api_settings(database_url, response_cache_s=30.0, db_pool_size=5)
+    async with api_client(settings) as client:
+        async with ContractsLock(database_url) as lock:
+            waiting = [asyncio.create_task(client.get("/v1/contracts")) for _ in range(5)]
+            await _until_the_api_waits_for_a_lock(database_url)
+            await asyncio.sleep(0.2)  # the other four requests have arrived too
+            statements = await lock.connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hangar-bay-api'"
+                " AND datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        responses = await asyncio.wait_for(asyncio.gather(*waiting), timeout=30)
+        metrics = await client.get("/metrics")
+    assert statements == 1
+    assert {r.status_code for r in responses} == {200}
+    assert {r.content for r in responses} == {responses[0].content}
+    assert _cache_lookups(metrics) == {"miss": 1.0, "shared": 4.0}
+
+
+async def test_a_failed_query_is_not_cached(database_url: str) -> None:
+    await seed(database_url, [contract(1)])
+    async with ContractsLock(database_url) as lock:
+        settings = api_settings(database_url, response_cache_s=30.0, statement_timeout_ms=300)
+        async with api_client(settings) as client:
+            timed_out = await asyncio.wait_for(client.get("/v1/contracts"), timeout=30)
+            await lock.release()
+            answered = await client.get("/v1/contracts")
+    assert timed_out.status_code == 503
+    assert ids(answered) == [1]

@@ -27,7 +27,12 @@ TEST_SECRET = "test-cursor-secret-0123456789"
 
 
 def api_settings(database_url: str, **overrides: Any) -> ApiSettings:
-    values: dict[str, Any] = {"database_url": database_url, "cursor_secret": TEST_SECRET}
+    # No response cache unless a test asks for one: most tests change the data between requests.
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "cursor_secret": TEST_SECRET,
+        "response_cache_s": 0,
+    }
     values.update(overrides)
     return ApiSettings(**values)
 

@@ -55,3 +55,25 @@ async def test_poison_message_is_dead_lettered_and_neighbours_applied(
     assert all(letter.reason.startswith("invalid message") for letter in letters)
     assert {letter.stream_sequence for letter in letters} == {2, 3}
     assert "schema_version" in letters[0].reason
+
+
+async def test_money_is_stored_as_the_exact_decimal_esi_sent(settings: HangarSettings) -> None:
+    """ESI sends ISK amounts as JSON numbers: the database keeps the decimal they were
+    written as (in cents), not the binary float's expansion."""
+    prices = [0.1, 1234567.89, 99999999999999.98, 1e16, 0.015, 0.0]
+    async with jetstream(settings) as (_, js):
+        await publish(
+            js,
+            settings,
+            f.batch([f.contract(n + 1, items=0, price=p) for n, p in enumerate(prices)]),
+        )
+    await serve(_persister(settings), until_idle=True)
+    rows = await _rows(
+        settings.database_url,
+        "SELECT price::text AS price, collateral::text AS collateral, buyout"
+        " FROM contracts ORDER BY contract_id",
+    )
+    assert [r["price"] for r in rows] == ["0.10", "1234567.89", "99999999999999.98",
+                                          "10000000000000000.00", "0.02", "0.00"]  # fmt: skip
+    assert {r["collateral"] for r in rows} == {"0.00"}
+    assert {r["buyout"] for r in rows} == {None}

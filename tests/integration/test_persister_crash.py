@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import asyncpg
 import nats
@@ -26,7 +27,8 @@ from tests.support import factories as f
 from tests.support.stream import jetstream, publish
 
 CONTRACTS_PER_BATCH = 40
-BATCHES = 120
+# Enough that three kills at random moments all come before the persister is done.
+BATCHES = 480
 
 
 def _persister(settings: HangarSettings, **overrides: object) -> PersisterSettings:
@@ -122,10 +124,27 @@ def _environment(settings: HangarSettings) -> dict[str, str]:
     }
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_persister_left_running() -> Iterator[None]:
+    """A test that fails half-way must not leave its persister running (and retrying
+    against servers that are gone) for the rest of the session."""
+    yield
+    for process in _STARTED:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    _STARTED.clear()
+
+
 def _start_persister(settings: HangarSettings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "persister"], env=_environment(settings)
     )
+    _STARTED.append(process)
+    return process
 
 
 async def _applied_contracts(database_url: str) -> int:
@@ -157,7 +176,7 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     for _ in range(3):
         process = _start_persister(settings)
         applied = await _wait_until_some_applied(settings.database_url, applied)
-        await asyncio.sleep(randomness.uniform(0.0, 0.3))
+        await asyncio.sleep(randomness.uniform(0.0, 0.1))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         applied = await _applied_contracts(settings.database_url)
@@ -208,7 +227,9 @@ async def test_two_persisters_on_one_consumer_build_the_same_database_as_one(
     one = await _snapshot(single.database_url)
     two = await _snapshot(double.database_url)
     assert one == two
-    assert sum(1 for status, _ in one.values() if status == "gone") == 60 * CONTRACTS_PER_BATCH
+    assert sum(1 for status, _ in one.values() if status == "gone") == (
+        (BATCHES - 60) * CONTRACTS_PER_BATCH
+    )
     client = await nats.connect(double.nats_url)
     try:
         subjects = Subjects(double.name_prefix)

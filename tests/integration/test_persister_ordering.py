@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
 from common.subjects import Subjects
+from services.persister.applier import Delivery, apply_deliveries
 from services.persister.main import serve
+from services.persister.repository import (
+    DbConnection,
+    apply_contracts,
+    apply_sweep,
+    lock_regions,
+)
 from services.persister.settings import PersisterSettings
 from tests.support import factories as f
 from tests.support.stream import dead_letters, jetstream, publish, subject_of
@@ -169,3 +177,96 @@ async def test_a_bad_contract_is_dead_lettered_and_its_neighbours_applied(
     assert "contract 12" in letters[0].reason
     assert "belongs to 10" in letters[0].reason
     assert '"contract_id":12' in letters[0].payload
+
+
+async def _until_waiting_on_a_lock(database_url: str, connection: DbConnection) -> None:
+    for _ in range(500):
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"nothing waited for a region lock in {database_url}")
+
+
+def _delivery(settings: HangarSettings, message: Any) -> Delivery:
+    return Delivery(message.to_json(), subject_of(Subjects(settings.name_prefix), message))
+
+
+async def test_a_sweep_waits_for_a_concurrent_batch_of_its_region_and_then_decides_it(
+    settings: HangarSettings,
+) -> None:
+    """Two fetches at once: a batch (generation 1) still uncommitted when a newer sweep that no
+    longer lists its contract is applied. The sweep must wait and mark it gone; without the
+    region lock neither transaction sees the other's rows and the contract stays outstanding."""
+    pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=2, max_size=3)
+    batch = f.batch([f.contract(7, items=1)], gen=1)
+    try:
+        async with pool.acquire() as first:
+            transaction = first.transaction()
+            await transaction.start()
+            await lock_regions(first, shared={f.REGION})
+            await apply_contracts(first, [batch])
+            sweep = asyncio.create_task(
+                apply_deliveries(pool, [_delivery(settings, f.sweep([8], gen=2))])
+            )
+            await _until_waiting_on_a_lock(settings.database_url, first)
+            assert not sweep.done()
+            await transaction.commit()
+        outcome = await asyncio.wait_for(sweep, timeout=30)
+    finally:
+        await pool.close()
+    assert outcome.applied == [0]
+    rows = await _fetch(settings.database_url, "SELECT status, gone_at FROM contracts")
+    assert [(r["status"], r["gone_at"]) for r in rows] == [("gone", f.generation(2))]
+
+
+async def test_a_late_batch_waits_for_a_concurrent_sweep_of_its_region_and_then_obeys_it(
+    settings: HangarSettings,
+) -> None:
+    pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=2, max_size=3)
+    try:
+        async with pool.acquire() as first:
+            transaction = first.transaction()
+            await transaction.start()
+            await apply_sweep(first, f.sweep([8], gen=2))
+            late = asyncio.create_task(
+                apply_deliveries(pool, [_delivery(settings, f.batch([f.contract(7)], gen=1))])
+            )
+            await _until_waiting_on_a_lock(settings.database_url, first)
+            assert not late.done()
+            await transaction.commit()
+        outcome = await asyncio.wait_for(late, timeout=30)
+    finally:
+        await pool.close()
+    assert outcome.applied == [0]
+    rows = await _fetch(settings.database_url, "SELECT status, gone_at FROM contracts")
+    assert [(r["status"], r["gone_at"]) for r in rows] == [("gone", f.generation(2))]
+
+
+async def test_a_batch_applied_after_a_newer_sweep_listing_it_gets_the_sweeps_sighting(
+    settings: HangarSettings,
+) -> None:
+    """Stream order: batch (generation 1) with contracts 5 and 6, then a sweep (generation 2)
+    listing both. Contract 5 is applied in that order, contract 6 after the sweep (a late
+    redelivery, or a concurrent fetch): both rows must come out the same."""
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        async with connection.transaction():
+            await apply_contracts(connection, [f.batch([f.contract(5)], gen=1)])
+        async with connection.transaction():
+            await apply_sweep(connection, f.sweep([5, 6], gen=2))
+        async with connection.transaction():
+            await apply_contracts(connection, [f.batch([f.contract(6)], gen=1)])
+    finally:
+        await connection.close()
+    rows = await _fetch(
+        settings.database_url,
+        "SELECT contract_id, status, gone_at, first_seen_at, last_seen_at, source_last_modified"
+        " FROM contracts ORDER BY 1",
+    )
+    in_order, late = ({k: v for k, v in r.items() if k != "contract_id"} for r in rows)
+    assert late == in_order
+    assert in_order["source_last_modified"] == f.generation(2)

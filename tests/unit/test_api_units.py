@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated
@@ -32,6 +33,7 @@ from services.api.queries import (
     sort_value_from_text,
     sort_value_to_text,
 )
+from services.api.response_cache import ResponseCache
 from services.api.schemas import ContractListQuery, SortKey
 from services.api.settings import ApiSettings
 
@@ -375,3 +377,28 @@ async def test_the_list_route_parses_its_query_as_fastapi_does(query_string: str
         assert expected.status_code == 200, expected.text
         parsed = query_model(ContractListQuery, QueryParams(query_string))
         assert parsed.model_dump_json() == expected.text
+
+
+async def test_the_response_cache_stays_within_its_bytes_evicting_the_least_recently_used() -> None:
+    cache = ResponseCache(ttl_s=60, max_bytes=400)
+    computed: list[str] = []
+
+    def body_of(key: str, size: int) -> Callable[[], Awaitable[bytes]]:
+        async def compute() -> bytes:
+            computed.append(key)
+            return key.encode().ljust(size, b".")
+
+        return compute
+
+    for key in ("a", "b", "c"):
+        await cache.get_or_compute(key, body_of(key, 100))
+    await cache.get_or_compute("a", body_of("a", 100))  # "a" is now the most recent
+    await cache.get_or_compute("d", body_of("d", 100))
+    await cache.get_or_compute("e", body_of("e", 100))  # evicts "b", the least recent
+    assert cache.size_bytes == 400
+    await cache.get_or_compute("a", body_of("a", 100))
+    await cache.get_or_compute("b", body_of("b", 100))
+    await cache.get_or_compute("huge", body_of("huge", 101))  # over a quarter: never kept
+    await cache.get_or_compute("huge", body_of("huge", 101))
+    assert computed == ["a", "b", "c", "d", "e", "b", "huge", "huge"]
+    assert cache.size_bytes <= 400

@@ -17,6 +17,7 @@ from common.messages import (
     RegionSweep,
     parse_message,
 )
+from common.subjects import Subjects, event_region
 from tests.conftest import SAMPLES_DIR
 
 
@@ -163,3 +164,14 @@ def test_unknown_schema_version_is_rejected() -> None:
 def test_unknown_kind_is_rejected() -> None:
     with pytest.raises(ValidationError):
         parse_message(b'{"kind": "launch_missiles", "schema_version": 1}')
+
+
+@pytest.mark.parametrize("prefix", ["hangar", "a.b", "t5828f1d6dbae"])
+def test_event_subjects_name_their_kind_and_region(prefix: str) -> None:
+    subjects = Subjects(prefix)
+    assert event_region(subjects.contracts(10000002, "k1")) == ("contracts", 10000002)
+    assert event_region(subjects.sweep(10000043)) == ("sweep", 10000043)
+    assert event_region(subjects.delisted(10000030, "1700000000")) == ("delisted", 10000030)
+    assert event_region(subjects.bids(10000002, "k2")) == ("bids", 10000002)
+    for other in (subjects.dead_letter, f"{prefix}.events.sweep.x", "sweep.1", "x.events.y.1.k"):
+        assert event_region(other) is None
