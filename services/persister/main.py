@@ -19,8 +19,8 @@ from common.subjects import Subjects
 from services.persister import metrics
 from services.persister.consumer import build_broker
 from services.persister.nats_compat import (
-    hand_back_later_fetches,
     hand_back_unsettled,
+    stop_fetching,
     translate_fetch_timeouts,
 )
 from services.persister.settings import PersisterSettings
@@ -96,8 +96,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
             for subscriber in broker.subscribers
             if (subscription := getattr(subscriber, "subscription", None)) is not None
         ]
-        for subscription in subscriptions:
-            hand_back_later_fetches(subscription)
+        await stop_fetching(subscriptions, grace_seconds=settings.fetch_timeout_seconds)
         await asyncio.gather(*(s.stop() for b in brokers for s in b.subscribers))
         for subscription in subscriptions:
             await hand_back_unsettled(subscription)
