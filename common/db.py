@@ -136,6 +136,20 @@ class RegionSweepState(Base):
     )
 
 
+class ContractDelisting(Base):
+    """A delisting that found no contract to mark gone: its contracts batch had not been
+    applied yet (a concurrent fetch, a late redelivery, a replay's parallel applies). The
+    batch, when it comes, reads it and lands gone, as applying them in stream order would."""
+
+    __tablename__ = "contract_delistings"
+
+    contract_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    region_id: Mapped[int] = mapped_column(BigInteger)
+    gone_at: Mapped[datetime] = mapped_column(Timestamp)
+    source_last_modified: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """The asyncpg-dialect form of a ``postgresql://`` URL."""
     for scheme in ("postgresql+asyncpg://", "postgresql://", "postgres://"):

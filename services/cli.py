@@ -146,6 +146,14 @@ def replay(
     restart: Annotated[
         bool, typer.Option("--restart", help="Start again from the first message.")
     ] = False,
+    keep_indexes: Annotated[
+        bool,
+        typer.Option(
+            "--keep-indexes",
+            help="Keep the read-side indexes of an empty target while replaying (by default "
+            "they are built once at the end, which is faster).",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild a database from the JetStream stream, through the persister's apply code."""
     from datetime import UTC, datetime  # noqa: PLC0415
@@ -160,7 +168,9 @@ def replay(
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         into = with_database(settings.database_url, f"{name}_replay_{stamp}")
     typer.echo(f"replaying into {into}", err=True)
-    raise typer.Exit(run(settings, into, restart=restart, migrate=True))
+    raise typer.Exit(
+        run(settings, into, restart=restart, migrate=True, defer_indexes=not keep_indexes)
+    )
 
 
 @app.command()

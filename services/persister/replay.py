@@ -40,6 +40,7 @@ from common.settings import HangarSettings
 from common.subjects import Subjects
 from services.persister.applier import Rejected, apply_deliveries
 from services.persister.consumer import delivery_of
+from services.persister.set_aside import restore_set_aside, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ class ReplayReport:
     rows: int = 0
     rejected: int = 0
     seconds: float = 0.0
+    #: Time during which PostgreSQL worked for the replay: applying, and building the indexes
+    #: set aside (``index_seconds`` of it).
     apply_seconds: float = 0.0
+    index_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
     def seconds_so_far(self) -> float:
@@ -110,8 +114,16 @@ async def _consumer(js: JetStreamContext, subjects: Subjects, name: str, *, rest
 
 
 async def replay(
-    settings: HangarSettings, target_url: str, *, restart: bool = False, migrate: bool = True
+    settings: HangarSettings,
+    target_url: str,
+    *,
+    restart: bool = False,
+    migrate: bool = True,
+    defer_indexes: bool = True,
 ) -> ReplayReport:
+    """Replay the stream into ``target_url`` until caught up with its head. Into an empty
+    target, with ``defer_indexes``, the read-side indexes and the foreign keys are built
+    once at the end (:mod:`services.persister.set_aside`)."""
     if migrate:
         await ensure_database(target_url)
         await upgrade_async(target_url)
@@ -128,6 +140,9 @@ async def replay(
         js = client.jetstream()
         name = replay_consumer_name(subjects, target_url)
         pending = await _consumer(js, subjects, name, restart=restart)
+        if defer_indexes:
+            async with pool.acquire() as connection:
+                await set_aside(connection)
         subscription = await js.pull_subscribe_bind(name, stream=subjects.stream)
         with ReplayProgress(pending) as advance:
 
@@ -190,6 +205,11 @@ async def replay(
                     if not info.num_pending and not info.num_ack_pending:
                         break
         await client.flush()
+        index_started = time.perf_counter()
+        with busy:
+            async with pool.acquire() as connection:
+                await restore_set_aside(connection)
+        report.index_seconds = time.perf_counter() - index_started
     finally:
         for task in in_flight:
             task.cancel()
@@ -267,9 +287,20 @@ class ReplayProgress:
             self._bar.stop()
 
 
-def run(settings: HangarSettings, target_url: str, *, restart: bool, migrate: bool) -> int:
+def run(
+    settings: HangarSettings,
+    target_url: str,
+    *,
+    restart: bool,
+    migrate: bool,
+    defer_indexes: bool = True,
+) -> int:
     try:
-        report = asyncio.run(replay(settings, target_url, restart=restart, migrate=migrate))
+        report = asyncio.run(
+            replay(
+                settings, target_url, restart=restart, migrate=migrate, defer_indexes=defer_indexes
+            )
+        )
     except StreamMissingError as error:
         log.error("replay impossible: %s", error)
         return 2
@@ -283,6 +314,7 @@ def run(settings: HangarSettings, target_url: str, *, restart: bool, migrate: bo
             "rejected": report.rejected,
             "seconds": round(report.seconds, 2),
             "apply_seconds": round(report.apply_seconds, 2),
+            "index_seconds": round(report.index_seconds, 2),
             "contracts_per_apply_second": round(rate),
         },
     )

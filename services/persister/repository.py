@@ -93,19 +93,28 @@ SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
     n.date_issued, n.date_expired, n.price::numeric, n.reward::numeric, n.collateral::numeric,
     n.buyout::numeric, n.volume,
     n.days_to_complete, n.start_location_id, n.end_location_id, n.for_corporation, n.title,
-    CASE WHEN s.newer THEN CASE WHEN s.listed THEN 'outstanding' ELSE 'gone' END
-         ELSE 'outstanding' END,
+    CASE WHEN s.newer AND s.listed THEN 'outstanding'
+         WHEN d.delisted OR s.newer THEN 'gone' ELSE 'outstanding' END,
     n.seen_at,
-    CASE WHEN s.newer AND s.listed THEN GREATEST(n.seen_at, s.swept_at) ELSE n.seen_at END,
-    CASE WHEN s.newer AND NOT s.listed THEN s.generation END,
-    CASE WHEN s.newer AND s.listed THEN s.generation ELSE n.source_last_modified END
+    GREATEST(n.seen_at, t.last_seen_at, CASE WHEN s.newer AND s.listed THEN s.swept_at END),
+    CASE WHEN s.newer AND s.listed THEN NULL WHEN d.delisted THEN t.gone_at
+         WHEN s.newer THEN s.generation END,
+    CASE WHEN s.newer AND s.listed THEN s.generation ELSE d.source_last_modified END
 FROM incoming_contracts AS n
--- A batch applied after a newer sweep of its region (redelivered late, or applied beside it):
--- that sweep decides, and the row is what applying them in stream order would have made.
+-- A batch applied after a newer delisting or sweep of its region (redelivered late, applied
+-- beside it, or by a replay's parallel applies): the row is what applying them in stream
+-- order would have made. The delisting first (it left a note, having found no contract):
+LEFT JOIN contract_delistings AS t
+    ON t.contract_id = n.contract_id AND t.gone_at > n.source_last_modified
+CROSS JOIN LATERAL (
+    SELECT t.contract_id IS NOT NULL AS delisted,
+           GREATEST(n.source_last_modified, t.source_last_modified) AS source_last_modified
+) AS d
+-- then the region's newest sweep, if newer still:
 LEFT JOIN LATERAL (
-    SELECT r.generation, r.swept_at, r.generation > n.source_last_modified AS newer,
+    SELECT r.generation, r.swept_at, r.generation > d.source_last_modified AS newer,
            -- only for late rows: the listing can hold a whole region's ids
-           CASE WHEN r.generation > n.source_last_modified
+           CASE WHEN r.generation > d.source_last_modified
                 THEN n.contract_id = ANY(r.contract_ids) END AS listed
     FROM region_sweeps AS r WHERE r.region_id = n.region_id
 ) AS s ON true
@@ -194,6 +203,19 @@ WHERE c.contract_id = l.id AND c.region_id = $1 AND c.status = 'outstanding'
   AND c.source_last_modified < $2
 """
 
+
+#: What a delisting could not mark because the contract is not there yet: its batch, applied
+#: later, reads it (the earliest disappearance wins, as in stream order).
+_NOTE_DELISTINGS = """
+INSERT INTO contract_delistings AS t (
+    contract_id, region_id, gone_at, source_last_modified, last_seen_at)
+SELECT l.id, $1, $2, $3, $4 FROM unnest($5::bigint[]) AS l(id)
+WHERE NOT EXISTS (SELECT 1 FROM contracts AS c WHERE c.contract_id = l.id)
+ON CONFLICT (contract_id) DO UPDATE SET
+    region_id = EXCLUDED.region_id, gone_at = EXCLUDED.gone_at,
+    source_last_modified = EXCLUDED.source_last_modified, last_seen_at = EXCLUDED.last_seen_at
+WHERE EXCLUDED.gone_at < t.gone_at
+"""
 
 #: First key of the region locks (``pg_advisory_xact_lock(int, int)``): "HB" + 1.
 REGION_LOCK_CLASS = 0x4842_0001
@@ -377,10 +399,13 @@ async def _check_item_ownership(connection: DbConnection) -> None:
 async def apply_delisted(connection: DbConnection, delisted: ContractsDelisted) -> ApplyResult:
     """Mark gone, as of the delisting generation, what a newer sweep stopped listing."""
     await lock_regions(connection, exclusive={delisted.region_id})
-    gone = await connection.execute(
-        _MARK_DELISTED, delisted.region_id, delisted.generation, delisted.previous_generation,
+    arguments = (
+        delisted.region_id, delisted.generation, delisted.previous_generation,
         delisted.previous_swept_at, delisted.contract_ids,
     )  # fmt: skip
+    gone = await connection.execute(_MARK_DELISTED, *arguments)
+    if _rowcount(gone) < len(delisted.contract_ids):
+        await connection.execute(_NOTE_DELISTINGS, *arguments)
     return ApplyResult(contracts_marked_gone=_rowcount(gone))
 
 

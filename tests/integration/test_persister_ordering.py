@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from common.db import asyncpg_dsn
+from common.messages import ContractsDelisted
 from common.settings import HangarSettings
 from common.subjects import Subjects
 from services.persister.applier import Delivery, apply_deliveries
@@ -15,6 +16,7 @@ from services.persister.main import serve
 from services.persister.repository import (
     DbConnection,
     apply_contracts,
+    apply_delisted,
     apply_sweep,
     lock_regions,
 )
@@ -270,3 +272,61 @@ async def test_a_batch_applied_after_a_newer_sweep_listing_it_gets_the_sweeps_si
     in_order, late = ({k: v for k, v in r.items() if k != "contract_id"} for r in rows)
     assert late == in_order
     assert in_order["source_last_modified"] == f.generation(2)
+
+
+def _delisted(contract_ids: list[int], *, gen: int) -> ContractsDelisted:
+    return ContractsDelisted(
+        region_id=f.REGION,
+        generation=f.generation(gen),
+        previous_generation=f.generation(gen - 1),
+        previous_swept_at=f.sweep([], gen=gen - 1).swept_at,
+        contract_ids=contract_ids,
+    )
+
+
+async def test_a_batch_applied_after_the_delisting_of_its_contract_lands_as_in_stream_order(
+    settings: HangarSettings,
+) -> None:
+    """Stream order: batch (generation 1), delisting (generation 3), the region's newest sweep
+    (generation 4; the only one the stream retains). Each contract gets them in another order
+    (two fetches applied at once, a late redelivery, a replay): every row must come out as
+    the one applied in stream order. Contract 24 is listed again by the sweep."""
+    orders = {
+        # contract: the order of batch (B), delisting (D) and sweep (S)
+        20: "BDS",
+        21: "DBS",
+        22: "DSB",
+        23: "SDB",
+        24: "BDS",
+        25: "DSB",
+    }
+    relisted = [24, 25]
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        for contract_id, order in orders.items():
+            for step in order:
+                async with connection.transaction():
+                    if step == "B":
+                        await apply_contracts(
+                            connection, [f.batch([f.contract(contract_id)], gen=1)]
+                        )
+                    elif step == "D":
+                        await apply_delisted(connection, _delisted([contract_id], gen=3))
+                    else:
+                        listing = [contract_id] if contract_id in relisted else []
+                        await apply_sweep(connection, f.sweep(listing, gen=4))
+            await connection.execute("DELETE FROM region_sweeps")
+    finally:
+        await connection.close()
+    rows = await _fetch(
+        settings.database_url,
+        "SELECT contract_id, status, gone_at, first_seen_at, last_seen_at, source_last_modified"
+        " FROM contracts ORDER BY 1",
+    )
+    state = {r["contract_id"]: {k: v for k, v in r.items() if k != "contract_id"} for r in rows}
+    assert state[20]["status"] == "gone"
+    assert state[20]["gone_at"] == f.generation(3)
+    assert state[21] == state[22] == state[23] == state[20]
+    assert state[24]["status"] == "outstanding"
+    assert state[24]["source_last_modified"] == f.generation(4)
+    assert state[25] == state[24]

@@ -10,8 +10,10 @@ import pytest
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
 from services.fetcher.main import fetcher_resources, run_once
+from services.persister import replay as replay_module
 from services.persister.main import serve
 from services.persister.replay import StreamMissingError, replay
+from services.persister.set_aside import LEDGER
 from services.persister.settings import PersisterSettings
 from services.persister.verify import compare, render
 from tests.integration.test_fetcher import fetcher_settings
@@ -49,6 +51,22 @@ async def _count(database_url: str, query: str) -> int:
         await connection.close()
 
 
+async def _indexes(database_url: str) -> dict[str, str]:
+    """Every index and constraint of the database's tables, by name, with its definition."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT 'index ' || indexname AS name, indexdef AS definition FROM pg_indexes"
+            " WHERE schemaname = current_schema()"
+            " UNION ALL SELECT 'constraint ' || conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint"
+            " WHERE connamespace = current_schema()::regnamespace"
+        )
+        return {row["name"]: row["definition"] for row in rows}
+    finally:
+        await connection.close()
+
+
 async def test_replay_rebuilds_an_identical_database_and_verify_sees_changes(
     settings: HangarSettings, empty_database_url: str
 ) -> None:
@@ -62,6 +80,9 @@ async def test_replay_rebuilds_an_identical_database_and_verify_sees_changes(
 
     report = await replay(settings, empty_database_url)
     assert report.rejected == 0
+    # the read-side indexes, set aside while the empty target filled, are all back
+    assert await _indexes(empty_database_url) == await _indexes(settings.database_url)
+    assert 0 < report.index_seconds < report.apply_seconds
     differences = await compare(settings.database_url, empty_database_url)
     assert all(d.equal for d in differences), "\n".join(render(differences))
     assert differences[0].source_rows == await _count(
@@ -99,6 +120,35 @@ async def test_replay_twice_is_harmless_and_resumes(
     assert resumed.messages == 0  # nothing new since: the replay consumer resumed at the head
     again = await replay(settings, empty_database_url, restart=True)
     assert again.messages == first.messages
+    assert await _indexes(empty_database_url) == await _indexes(settings.database_url)
+    differences = await compare(settings.database_url, empty_database_url)
+    assert all(d.equal for d in differences), "\n".join(render(differences))
+
+
+async def test_a_replay_interrupted_before_its_indexes_are_built_builds_them_when_resumed(
+    settings: HangarSettings, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = Sim.build(REGIONS, churn_per_generation=40)
+    await _live_pipeline(settings, sim, cycles=2)
+    expected = await _indexes(settings.database_url)
+
+    async def interrupted(_: object) -> list[str]:
+        raise ConnectionResetError("the replay was interrupted")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(replay_module, "restore_set_aside", interrupted)
+        with pytest.raises(ConnectionResetError):
+            await replay(settings, empty_database_url)
+    missing = set(expected) - set(await _indexes(empty_database_url))
+    noted = await _fetchval(empty_database_url, f"SELECT array_agg(name) FROM {LEDGER}")
+    assert isinstance(noted, list)
+    assert {name.split()[1] for name in missing} == set(noted)
+    assert {name.split()[0] for name in missing} == {"index", "constraint"}
+    assert len(missing) >= 10
+    resumed = await replay(settings, empty_database_url)
+    assert resumed.messages == 0
+    assert await _indexes(empty_database_url) == expected
+    assert await _fetchval(empty_database_url, f"SELECT to_regclass('{LEDGER}')") is None
     differences = await compare(settings.database_url, empty_database_url)
     assert all(d.equal for d in differences), "\n".join(render(differences))
 
