@@ -207,8 +207,7 @@ async def replay(
         await client.flush()
         index_started = time.perf_counter()
         with busy:
-            async with pool.acquire() as connection:
-                await restore_set_aside(connection)
+            await restore_set_aside(pool, parallel=APPLY_CONCURRENCY)
         report.index_seconds = time.perf_counter() - index_started
     finally:
         for task in in_flight:

@@ -13,8 +13,13 @@ what is still noted, and nothing is ever lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
+
+import asyncpg
 
 from services.persister.repository import DbConnection
 
@@ -28,7 +33,7 @@ KEPT = ("ix_contracts_region_status_issued",)
 BUILD_MEMORY = "256MB"
 
 _DEFERRABLE_INDEXES = """
-SELECT c.relname AS name, pg_get_indexdef(x.indexrelid) AS definition,
+SELECT c.relname AS name, t.relname AS table_name, pg_get_indexdef(x.indexrelid) AS definition,
        format('DROP INDEX %I', c.relname) AS removal
 FROM pg_index AS x
 JOIN pg_class AS c ON c.oid = x.indexrelid
@@ -44,7 +49,7 @@ ORDER BY c.relname
 #: before its items and checks a bid's contract itself, so they only guard; checked row by
 #: row they cost more than the rows' own writing, checked at the end in one join.
 _DEFERRABLE_FOREIGN_KEYS = """
-SELECT k.conname AS name,
+SELECT k.conname AS name, t.relname AS table_name,
        format('ALTER TABLE %I ADD CONSTRAINT %I %s', t.relname, k.conname,
               pg_get_constraintdef(k.oid)) AS definition,
        format('ALTER TABLE %I DROP CONSTRAINT %I', t.relname, k.conname) AS removal
@@ -67,7 +72,8 @@ async def set_aside(connection: DbConnection) -> list[str]:
             return []
         await connection.execute(
             f"CREATE TABLE IF NOT EXISTS {LEDGER} ("
-            "name text PRIMARY KEY, definition text NOT NULL, step int NOT NULL)"
+            "name text PRIMARY KEY, table_name text NOT NULL, definition text NOT NULL,"
+            " step int NOT NULL)"
         )
         aside = [
             (step, row)
@@ -81,8 +87,10 @@ async def set_aside(connection: DbConnection) -> list[str]:
         ]
         for step, row in aside:
             await connection.execute(
-                f"INSERT INTO {LEDGER} (name, definition, step) VALUES ($1, $2, $3)",
+                f"INSERT INTO {LEDGER} (name, table_name, definition, step)"
+                " VALUES ($1, $2, $3, $4)",
                 row["name"],
+                row["table_name"],
                 row["definition"],
                 step,
             )
@@ -95,22 +103,56 @@ async def set_aside(connection: DbConnection) -> list[str]:
     return names
 
 
-async def restore_set_aside(connection: DbConnection) -> list[str]:
+async def restore_set_aside(pool: asyncpg.Pool, parallel: int = 2) -> list[str]:
     """Build every index, then every foreign key, noted as set aside, each in its own
-    transaction; returns their names."""
-    if await connection.fetchval("SELECT to_regclass($1) IS NULL", LEDGER):
-        return []
-    built = []
-    for row in await connection.fetch(f"SELECT name, definition FROM {LEDGER} ORDER BY step, name"):
-        started = time.perf_counter()
-        async with connection.transaction():
-            await connection.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-            await connection.execute(row["definition"])
-            await connection.execute(f"DELETE FROM {LEDGER} WHERE name = $1", row["name"])
-        log.info(
-            "set-aside index or foreign key built",
-            extra={"built": row["name"], "seconds": round(time.perf_counter() - started, 2)},
+    transaction, ``parallel`` at once (largest tables first); returns their names."""
+    async with pool.acquire() as connection:
+        if await connection.fetchval("SELECT to_regclass($1) IS NULL", LEDGER):
+            return []
+        noted = await connection.fetch(
+            f"SELECT name, definition, step FROM {LEDGER}"
+            " ORDER BY step, pg_relation_size(table_name::regclass) DESC, name"
         )
-        built.append(row["name"])
-    await connection.execute(f"DROP TABLE {LEDGER}")
+    built: list[str] = []
+    for step in sorted({row["step"] for row in noted}):
+        queue = [row for row in noted if row["step"] == step]
+        # Foreign keys lock both tables against each other: one at a time.
+        workers = min(parallel if step == 0 else 1, len(queue))
+        await _all_or_none(*(_build_from(queue, pool, built) for _ in range(workers)))
+    async with pool.acquire() as connection:
+        await connection.execute(f"DROP TABLE {LEDGER}")
     return built
+
+
+async def _all_or_none(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` at once; the first to fail cancels the others (none keeps building in the
+    background of a replay that has stopped) and its error is raised."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
+async def _build_from(queue: list[asyncpg.Record], pool: asyncpg.Pool, built: list[str]) -> None:
+    async with pool.acquire() as connection:
+        while queue:
+            row = queue.pop(0)
+            await _build(connection, row["name"], row["definition"])
+            built.append(row["name"])
+
+
+async def _build(connection: DbConnection, name: str, definition: str) -> None:
+    started = time.perf_counter()
+    async with connection.transaction():
+        await connection.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+        await connection.execute(definition)
+        await connection.execute(f"DELETE FROM {LEDGER} WHERE name = $1", name)
+    log.info(
+        "set-aside index or foreign key built",
+        extra={"built": name, "seconds": round(time.perf_counter() - started, 2)},
+    )

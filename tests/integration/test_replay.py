@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
 from services.fetcher.main import fetcher_resources, run_once
-from services.persister import replay as replay_module
+from services.persister import set_aside as set_aside_module
 from services.persister.main import serve
 from services.persister.replay import StreamMissingError, replay
 from services.persister.set_aside import LEDGER
@@ -125,18 +126,24 @@ async def test_replay_twice_is_harmless_and_resumes(
     assert all(d.equal for d in differences), "\n".join(render(differences))
 
 
-async def test_a_replay_interrupted_before_its_indexes_are_built_builds_them_when_resumed(
+async def test_a_replay_interrupted_while_building_its_indexes_builds_the_rest_when_resumed(
     settings: HangarSettings, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim = Sim.build(REGIONS, churn_per_generation=40)
     await _live_pipeline(settings, sim, cycles=2)
     expected = await _indexes(settings.database_url)
 
-    async def interrupted(_: object) -> list[str]:
-        raise ConnectionResetError("the replay was interrupted")
+    built_before_the_interruption: list[str] = []
+    build = set_aside_module._build
+
+    async def interrupted_after_three(connection: Any, name: str, definition: str) -> None:
+        if len(built_before_the_interruption) == 3:
+            raise ConnectionResetError("the replay was interrupted")
+        await build(connection, name, definition)
+        built_before_the_interruption.append(name)
 
     with monkeypatch.context() as patch:
-        patch.setattr(replay_module, "restore_set_aside", interrupted)
+        patch.setattr(set_aside_module, "_build", interrupted_after_three)
         with pytest.raises(ConnectionResetError):
             await replay(settings, empty_database_url)
     missing = set(expected) - set(await _indexes(empty_database_url))
@@ -145,6 +152,7 @@ async def test_a_replay_interrupted_before_its_indexes_are_built_builds_them_whe
     assert {name.split()[1] for name in missing} == set(noted)
     assert {name.split()[0] for name in missing} == {"index", "constraint"}
     assert len(missing) >= 10
+    assert not missing & {f"index {name}" for name in built_before_the_interruption}
     resumed = await replay(settings, empty_database_url)
     assert resumed.messages == 0
     assert await _indexes(empty_database_url) == expected
