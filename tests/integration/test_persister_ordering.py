@@ -43,6 +43,16 @@ async def _fetch(database_url: str, query: str) -> list[asyncpg.Record]:
         await connection.close()
 
 
+async def _existence(database_url: str) -> dict[int, dict[str, Any]]:
+    """Per contract: its status and sightings, what the order of messages may change."""
+    rows = await _fetch(
+        database_url,
+        "SELECT contract_id, status, gone_at, first_seen_at, last_seen_at, source_last_modified"
+        " FROM contracts",
+    )
+    return {r["contract_id"]: {k: v for k, v in r.items() if k != "contract_id"} for r in rows}
+
+
 async def test_a_message_delivered_twice_applies_once_and_rewrites_nothing(
     settings: HangarSettings,
 ) -> None:
@@ -264,12 +274,8 @@ async def test_a_batch_applied_after_a_newer_sweep_listing_it_gets_the_sweeps_si
             await apply_contracts(connection, [f.batch([f.contract(6)], gen=1)])
     finally:
         await connection.close()
-    rows = await _fetch(
-        settings.database_url,
-        "SELECT contract_id, status, gone_at, first_seen_at, last_seen_at, source_last_modified"
-        " FROM contracts ORDER BY 1",
-    )
-    in_order, late = ({k: v for k, v in r.items() if k != "contract_id"} for r in rows)
+    state = await _existence(settings.database_url)
+    in_order, late = state[5], state[6]
     assert late == in_order
     assert in_order["source_last_modified"] == f.generation(2)
 
@@ -318,12 +324,7 @@ async def test_a_batch_applied_after_the_delisting_of_its_contract_lands_as_in_s
             await connection.execute("DELETE FROM region_sweeps")
     finally:
         await connection.close()
-    rows = await _fetch(
-        settings.database_url,
-        "SELECT contract_id, status, gone_at, first_seen_at, last_seen_at, source_last_modified"
-        " FROM contracts ORDER BY 1",
-    )
-    state = {r["contract_id"]: {k: v for k, v in r.items() if k != "contract_id"} for r in rows}
+    state = await _existence(settings.database_url)
     assert state[20]["status"] == "gone"
     assert state[20]["gone_at"] == f.generation(3)
     assert state[21] == state[22] == state[23] == state[20]
