@@ -66,6 +66,8 @@ class ReplayReport:
     #: set aside (``index_seconds`` of it).
     apply_seconds: float = 0.0
     index_seconds: float = 0.0
+    #: Indexes and foreign keys set aside by this run (into an empty target).
+    set_aside: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
     def seconds_so_far(self) -> float:
@@ -142,7 +144,7 @@ async def replay(
         pending = await _consumer(js, subjects, name, restart=restart)
         if defer_indexes:
             async with pool.acquire() as connection:
-                await set_aside(connection)
+                report.set_aside = await set_aside(connection)
         subscription = await js.pull_subscribe_bind(name, stream=subjects.stream)
         with ReplayProgress(pending) as advance:
 

@@ -83,6 +83,7 @@ async def test_replay_rebuilds_an_identical_database_and_verify_sees_changes(
     assert report.rejected == 0
     # the read-side indexes, set aside while the empty target filled, are all back
     assert await _indexes(empty_database_url) == await _indexes(settings.database_url)
+    assert len(report.set_aside) >= 10
     assert 0 < report.index_seconds < report.apply_seconds
     differences = await compare(settings.database_url, empty_database_url)
     assert all(d.equal for d in differences), "\n".join(render(differences))
@@ -115,8 +116,10 @@ async def test_replay_twice_is_harmless_and_resumes(
 ) -> None:
     sim = Sim.build(REGIONS, churn_per_generation=40)
     await _live_pipeline(settings, sim, cycles=2)
-    first = await replay(settings, empty_database_url)
+    first = await replay(settings, empty_database_url, defer_indexes=False)  # --keep-indexes
     assert first.messages > 0
+    assert first.set_aside == []
+    assert await _fetchval(empty_database_url, f"SELECT to_regclass('{LEDGER}')") is None
     resumed = await replay(settings, empty_database_url)
     assert resumed.messages == 0  # nothing new since: the replay consumer resumed at the head
     again = await replay(settings, empty_database_url, restart=True)
