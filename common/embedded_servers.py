@@ -76,8 +76,12 @@ class ChildProcessServer:
                 self.process.wait()
 
 
-def start_nats(data_dir: Path, port: int | None = None) -> ChildProcessServer:
-    """NATS with JetStream (file store under ``data_dir``) and a payload limit for batches."""
+def start_nats(
+    data_dir: Path, port: int | None = None, *, own_session: bool = False
+) -> ChildProcessServer:
+    """NATS with JetStream (file store under ``data_dir``) and a payload limit for batches.
+    With ``own_session`` a terminal's Ctrl-C does not reach it: whoever started it stops it,
+    after the services that use it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = data_dir / "nats.conf"
@@ -88,14 +92,20 @@ def start_nats(data_dir: Path, port: int | None = None) -> ChildProcessServer:
     log_path = data_dir / "nats.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603
-            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            [nats_server_binary(), "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_session,
         )
     wait_for_port(port, process, "nats-server", timeout=20)
     return ChildProcessServer(f"nats://127.0.0.1:{port}", process, log_path)
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> ChildProcessServer:
-    """A Redis from the system's ``redis-server``, persisting to ``data_dir``."""
+def start_redis(
+    data_dir: Path, port: int | None = None, *, own_session: bool = False
+) -> ChildProcessServer:
+    """A Redis from the system's ``redis-server``, persisting to ``data_dir`` (``own_session``:
+    as for :func:`start_nats`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServerStartError(
@@ -107,7 +117,12 @@ def start_redis(data_dir: Path, port: int | None = None) -> ChildProcessServer:
     log_path = data_dir / "redis.log"
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)]
     args += ["--save", "60 1", "--appendonly", "no", "--logfile", str(log_path)]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
+    )
     wait_for_port(port, process, "redis-server", timeout=20)
     return ChildProcessServer(f"redis://127.0.0.1:{port}/0", process, log_path)
 

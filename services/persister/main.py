@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable
 
 import asyncpg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -97,14 +99,27 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
             if (subscription := getattr(subscriber, "subscription", None)) is not None
         ]
         await stop_fetching(subscriptions, grace_seconds=settings.fetch_timeout_seconds)
-        await asyncio.gather(*(s.stop() for b in brokers for s in b.subscribers))
+        await asyncio.gather(
+            *(_unless_nats_is_gone(s.stop()) for b in brokers for s in b.subscribers)
+        )
         for subscription in subscriptions:
             await hand_back_unsettled(subscription)
-        await asyncio.gather(*(broker.stop() for broker in brokers))
+        await asyncio.gather(*(_unless_nats_is_gone(broker.stop()) for broker in brokers))
         await pool.close()
         await ops.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+async def _unless_nats_is_gone(closing: Awaitable[None]) -> None:
+    """Close one piece of the NATS side; if NATS is already gone (stopped with the persister,
+    say), what was not acked is redelivered by JetStream later: nothing to do but say so."""
+    try:
+        await closing
+    except (NatsError, OSError) as error:
+        log.warning(
+            "NATS gone while stopping: unacked messages come again", extra={"error": repr(error)}
+        )
 
 
 def run(settings: PersisterSettings, *, until_idle: bool = False) -> None:

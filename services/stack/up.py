@@ -57,11 +57,11 @@ def run_stack(
                 stack.callback(postgres.close)
                 env["HANGAR_DATABASE_URL"] = postgres.url
             if not _configured(settings, "nats_url"):
-                nats = start_nats(data_dir / "nats", port=_port_or_free(4222))
+                nats = start_nats(data_dir / "nats", port=_port_or_free(4222), own_session=True)
                 stack.callback(nats.close)
                 env["HANGAR_NATS_URL"] = nats.url
             if not _configured(settings, "redis_url"):
-                redis = start_redis(data_dir / "redis", port=_port_or_free(6379))
+                redis = start_redis(data_dir / "redis", port=_port_or_free(6379), own_session=True)
                 stack.callback(redis.close)
                 env["HANGAR_REDIS_URL"] = redis.url
         except ServerStartError as error:

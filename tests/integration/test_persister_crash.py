@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import nats
@@ -19,6 +20,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from common.db import asyncpg_dsn
+from common.embedded_servers import start_nats
 from common.messages import ContractsBatch
 from common.migration import upgrade_async
 from common.settings import HangarSettings
@@ -256,3 +258,28 @@ async def test_two_persisters_on_one_consumer_build_the_same_database_as_one(
         await client.jetstream().delete_stream(subjects.dead_letter_stream)
     finally:
         await client.close()
+
+
+async def test_the_persister_stops_cleanly_when_nats_went_first(
+    settings: HangarSettings, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches every process of its group at once: NATS may be gone before
+    the persister closes its connections. It must still stop cleanly (what it did not ack is
+    redelivered later), not end in a traceback."""
+    server = start_nats(tmp_path / "nats")
+    try:
+        own = _persister(settings.model_copy(update={"nats_url": server.url}))
+        serving = asyncio.create_task(serve(own))
+        subjects = Subjects(settings.name_prefix)
+        async with jetstream(own) as (_, js):
+            for _ in range(200):
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await js.consumer_info(subjects.stream, subjects.persister_durable)
+                    break
+                await asyncio.sleep(0.05)
+        server.process.kill()
+        server.process.wait()
+        os.kill(os.getpid(), signal.SIGTERM)  # serve() handles it on this event loop
+        await asyncio.wait_for(serving, timeout=30)
+    finally:
+        server.close()
