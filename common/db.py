@@ -139,13 +139,14 @@ class RegionSweepState(Base):
 class ContractDelisting(Base):
     """A delisting that found no contract to mark gone: its contracts batch had not been
     applied yet (a concurrent fetch, a late redelivery, a replay's parallel applies). The
-    batch, when it comes, reads it and lands gone, as applying them in stream order would."""
+    batch, when it comes, reads the earliest that is newer than itself, lands gone as applying
+    them in stream order would, and removes the contract's notes."""
 
     __tablename__ = "contract_delistings"
 
     contract_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    gone_at: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
     region_id: Mapped[int] = mapped_column(BigInteger)
-    gone_at: Mapped[datetime] = mapped_column(Timestamp)
     source_last_modified: Mapped[datetime] = mapped_column(Timestamp)
     last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
 

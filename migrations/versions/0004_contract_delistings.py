@@ -29,7 +29,8 @@ def upgrade() -> None:
         sa.Column("gone_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source_last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("contract_id"),
+        # a contract may disappear, come back and disappear again before its batch arrives
+        sa.PrimaryKeyConstraint("contract_id", "gone_at"),
     )
 
 

@@ -102,8 +102,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         await asyncio.gather(
             *(_unless_nats_is_gone(s.stop()) for b in brokers for s in b.subscribers)
         )
-        for subscription in subscriptions:
-            await hand_back_unsettled(subscription)
+        await asyncio.gather(*(hand_back_unsettled(s) for s in subscriptions))
         await asyncio.gather(*(_unless_nats_is_gone(broker.stop()) for broker in brokers))
         await pool.close()
         await ops.close()

@@ -40,6 +40,9 @@ Fetch = Callable[..., Awaitable[list[Any]]]
 EARLY_FAILURE_PAUSE_SECONDS = 1.0
 
 
+#: Longest wait, when handing back, for a fetch still under way.
+LAST_FETCH_WAIT_SECONDS = 2.0
+
 #: Subscriptions whose subscriber is stopping: they fetch nothing more.
 _stopping: weakref.WeakSet[Any] = weakref.WeakSet()
 #: Per subscription, the fetched messages not settled yet (ack, nak or term).
@@ -101,6 +104,9 @@ async def hand_back_unsettled(subscription: object) -> int:
     """``nak`` what ``subscription`` fetched and nobody settled: FastStream's pull loop keeps
     a round being filled in a local list and drops it when its subscriber stops. Call it once
     the subscriber has stopped (its handlers are done), before the connection closes."""
+    under_way = list(_fetching.get(subscription, ()))
+    if under_way:  # only if ``stop_fetching`` gave up waiting for them
+        await asyncio.wait(under_way, timeout=LAST_FETCH_WAIT_SECONDS)
     handed_back = 0
     client = None
     for message in _unsettled.pop(subscription, []):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -22,6 +22,7 @@ from common.messages import (
     ContractWithItems,
     RegionSweep,
 )
+from common.stream import StreamLimits
 
 #: A plain connection or one borrowed from a pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
@@ -104,8 +105,13 @@ FROM incoming_contracts AS n
 -- A batch applied after a newer delisting or sweep of its region (redelivered late, applied
 -- beside it, or by a replay's parallel applies): the row is what applying them in stream
 -- order would have made. The delisting first (it left a note, having found no contract):
-LEFT JOIN contract_delistings AS t
-    ON t.contract_id = n.contract_id AND t.gone_at > n.source_last_modified
+LEFT JOIN LATERAL (
+    SELECT t.contract_id, t.gone_at, t.source_last_modified, t.last_seen_at
+    FROM contract_delistings AS t
+    WHERE t.contract_id = n.contract_id AND t.region_id = n.region_id
+      AND t.gone_at > n.source_last_modified
+    ORDER BY t.gone_at LIMIT 1
+) AS t ON true
 CROSS JOIN LATERAL (
     SELECT t.contract_id IS NOT NULL AS delisted,
            GREATEST(n.source_last_modified, t.source_last_modified) AS source_last_modified
@@ -207,14 +213,28 @@ WHERE c.contract_id = l.id AND c.region_id = $1 AND c.status = 'outstanding'
 #: What a delisting could not mark because the contract is not there yet: its batch, applied
 #: later, reads it (the earliest disappearance wins, as in stream order).
 _NOTE_DELISTINGS = """
-INSERT INTO contract_delistings AS t (
+INSERT INTO contract_delistings (
     contract_id, region_id, gone_at, source_last_modified, last_seen_at)
 SELECT l.id, $1, $2, $3, $4 FROM unnest($5::bigint[]) AS l(id)
 WHERE NOT EXISTS (SELECT 1 FROM contracts AS c WHERE c.contract_id = l.id)
-ON CONFLICT (contract_id) DO UPDATE SET
-    region_id = EXCLUDED.region_id, gone_at = EXCLUDED.gone_at,
-    source_last_modified = EXCLUDED.source_last_modified, last_seen_at = EXCLUDED.last_seen_at
-WHERE EXCLUDED.gone_at < t.gone_at
+ON CONFLICT (contract_id, gone_at) DO NOTHING
+"""
+
+#: How long a delisting's note waits for its batch: no batch older than the stream keeps can
+#: come.
+DELISTING_NOTE_LIFETIME = timedelta(seconds=StreamLimits().max_age_seconds)
+
+#: Notes no batch will read: their contract's batch is older than the stream keeps (a contract
+#: delisted before it was ever enriched has no batch at all).
+_PRUNE_DELISTINGS = """
+DELETE FROM contract_delistings WHERE region_id = $1 AND gone_at < $2
+"""
+
+#: A batch has read its contracts' notes: a contract is published in one batch only, and any
+#: later delisting finds the contract itself.
+_CONSUME_DELISTINGS = """
+DELETE FROM contract_delistings AS t USING incoming_contracts AS n
+WHERE t.contract_id = n.contract_id
 """
 
 #: First key of the region locks (``pg_advisory_xact_lock(int, int)``): "HB" + 1.
@@ -322,6 +342,7 @@ async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> A
         "incoming_contracts", records=rows.contracts, columns=INCOMING_CONTRACT_COLUMNS
     )
     status = await connection.execute(_UPSERT_CONTRACTS)
+    await connection.execute(_CONSUME_DELISTINGS)
     items_written = 0
     if rows.items:
         await connection.copy_records_to_table(
@@ -406,6 +427,9 @@ async def apply_delisted(connection: DbConnection, delisted: ContractsDelisted) 
     gone = await connection.execute(_MARK_DELISTED, *arguments)
     if _rowcount(gone) < len(delisted.contract_ids):
         await connection.execute(_NOTE_DELISTINGS, *arguments)
+        await connection.execute(
+            _PRUNE_DELISTINGS, delisted.region_id, delisted.generation - DELISTING_NOTE_LIFETIME
+        )
     return ApplyResult(contracts_marked_gone=_rowcount(gone))
 
 

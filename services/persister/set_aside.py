@@ -72,8 +72,8 @@ async def set_aside(connection: DbConnection) -> list[str]:
             return []
         await connection.execute(
             f"CREATE TABLE IF NOT EXISTS {LEDGER} ("
-            "name text PRIMARY KEY, table_name text NOT NULL, definition text NOT NULL,"
-            " step int NOT NULL)"
+            "step int, table_name text, name text, definition text NOT NULL,"
+            " PRIMARY KEY (step, table_name, name))"
         )
         aside = [
             (step, row)
@@ -110,8 +110,8 @@ async def restore_set_aside(pool: asyncpg.Pool, parallel: int = 2) -> list[str]:
         if await connection.fetchval("SELECT to_regclass($1) IS NULL", LEDGER):
             return []
         noted = await connection.fetch(
-            f"SELECT name, definition, step FROM {LEDGER}"
-            " ORDER BY step, pg_relation_size(table_name::regclass) DESC, name"
+            f"SELECT step, table_name, name, definition FROM {LEDGER}"
+            " ORDER BY step, pg_relation_size(quote_ident(table_name)::regclass) DESC, name"
         )
     built: list[str] = []
     for step in sorted({row["step"] for row in noted}):
@@ -142,16 +142,22 @@ async def _build_from(queue: list[asyncpg.Record], pool: asyncpg.Pool, built: li
     async with pool.acquire() as connection:
         while queue:
             row = queue.pop(0)
-            await _build(connection, row["name"], row["definition"])
+            await _build(connection, row)
             built.append(row["name"])
 
 
-async def _build(connection: DbConnection, name: str, definition: str) -> None:
+async def _build(connection: DbConnection, noted: asyncpg.Record) -> None:
+    name = noted["name"]
     started = time.perf_counter()
     async with connection.transaction():
         await connection.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-        await connection.execute(definition)
-        await connection.execute(f"DELETE FROM {LEDGER} WHERE name = $1", name)
+        await connection.execute(noted["definition"])
+        await connection.execute(
+            f"DELETE FROM {LEDGER} WHERE step = $1 AND table_name = $2 AND name = $3",
+            noted["step"],
+            noted["table_name"],
+            name,
+        )
     log.info(
         "set-aside index or foreign key built",
         extra={"built": name, "seconds": round(time.perf_counter() - started, 2)},

@@ -164,15 +164,14 @@ async def persister_kill_live(stack: Stack) -> Injected:
 
 
 def _last_handed_back(log: str) -> int:
-    """The count of the persister's last "unsettled messages handed back" line of its last
-    run (0 if that run said none)."""
+    """How many messages the persister's last run handed back: the sum of its "unsettled
+    messages handed back" lines, one per subscription (0 if that run said none)."""
     last_run = log.rsplit("===== start #", 1)[-1]
-    counts = [
+    return sum(
         int(json.loads(line)["messages"])
         for line in last_run.splitlines()
         if '"unsettled messages handed back"' in line
-    ]
-    return counts[-1] if counts else 0
+    )
 
 
 async def _terminate_persister(stack: Stack, moment: str, hit: bool) -> Injected:

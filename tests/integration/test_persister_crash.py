@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,14 +119,18 @@ async def test_fetched_but_uncommitted_messages_are_redelivered(settings: Hangar
     assert await _snapshot(settings.database_url) == _expected(batches)
 
 
-def _environment(settings: HangarSettings) -> dict[str, str]:
+#: Within this, a handed-back message is delivered again; ack_wait would take 60 s.
+IMMEDIATELY_SECONDS = 3.0
+
+
+def _environment(settings: HangarSettings, ack_wait_seconds: float) -> dict[str, str]:
     return {
         **os.environ,
         "HANGAR_DATABASE_URL": settings.database_url,
         "HANGAR_NATS_URL": settings.nats_url,
         "HANGAR_NAME_PREFIX": settings.name_prefix,
         "HANGAR_FETCH_BATCH": "4",
-        "HANGAR_ACK_WAIT_SECONDS": "2",
+        "HANGAR_ACK_WAIT_SECONDS": str(ack_wait_seconds),
         "HANGAR_LOG_LEVEL": "WARNING",
     }
 
@@ -145,9 +150,12 @@ def _no_persister_left_running() -> Iterator[None]:
     _STARTED.clear()
 
 
-def _start_persister(settings: HangarSettings) -> subprocess.Popen[bytes]:
+def _start_persister(
+    settings: HangarSettings, ack_wait_seconds: float = 2.0
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "persister"], env=_environment(settings)
+        [sys.executable, "-m", "services.cli", "persister"],
+        env=_environment(settings, ack_wait_seconds),
     )
     _STARTED.append(process)
     return process
@@ -192,16 +200,20 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 
 
 async def _assert_nothing_waits_for_ack_wait(js: JetStreamContext, subjects: Subjects) -> None:
-    """Every message not acked is deliverable at once: those the persister handed back
-    (``nak``) count as pending acks until they are delivered again, but they are not left
-    half-done for ``ack_wait`` to redeliver. They are handed back again for the next run."""
+    """Every message not acked is deliverable at once (well within the consumer's 60 s
+    ``ack_wait``): those the persister handed back (``nak``) count as pending acks until they
+    are delivered again, but they are not left half-done for ``ack_wait`` to redeliver. They
+    are handed back again for the next run."""
     info = await js.consumer_info(subjects.stream, subjects.persister_durable)
     unsettled = (info.num_pending or 0) + (info.num_ack_pending or 0)
     subscription = await js.pull_subscribe_bind(subjects.persister_durable, stream=subjects.stream)
     delivered: list[Msg] = []
+    deadline = time.monotonic() + IMMEDIATELY_SECONDS
     with contextlib.suppress(NatsTimeoutError):
-        while len(delivered) < unsettled:
-            delivered += await subscription.fetch(unsettled - len(delivered), timeout=2.0)
+        while len(delivered) < unsettled and time.monotonic() < deadline:
+            delivered += await subscription.fetch(
+                unsettled - len(delivered), timeout=max(0.05, deadline - time.monotonic())
+            )
     for message in delivered:
         await message.nak()
     await subscription.unsubscribe()
@@ -212,7 +224,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_cleanly(settings: Hanga
     batches = _load()
     async with jetstream(settings) as (_, js):
         await publish(js, settings, *batches)
-        process = _start_persister(settings)
+        process = _start_persister(settings, ack_wait_seconds=60)
         await _wait_until_some_applied(settings.database_url, 0)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

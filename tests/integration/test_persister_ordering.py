@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from common.subjects import Subjects
 from services.persister.applier import Delivery, apply_deliveries
 from services.persister.main import serve
 from services.persister.repository import (
+    DELISTING_NOTE_LIFETIME,
     DbConnection,
     apply_contracts,
     apply_delisted,
@@ -331,3 +333,55 @@ async def test_a_batch_applied_after_the_delisting_of_its_contract_lands_as_in_s
     assert state[24]["status"] == "outstanding"
     assert state[24]["source_last_modified"] == f.generation(4)
     assert state[25] == state[24]
+
+
+async def test_a_contract_delisted_twice_before_its_batch_lands_gone_at_the_later_delisting(
+    settings: HangarSettings,
+) -> None:
+    """Stream order: delisting at generation 1 (the contract vanished, then came back), its
+    batch at generation 2, delisting at generation 3, the newest sweep at generation 4. Contract
+    30 gets them in that order, contract 31 with the batch last; the notes the delistings left
+    are gone once the batch has read them."""
+    orders = {30: ["D1", "B", "D3", "S"], 31: ["D1", "D3", "S", "B"]}
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        for contract_id, order in orders.items():
+            for step in order:
+                async with connection.transaction():
+                    if step == "B":
+                        await apply_contracts(
+                            connection, [f.batch([f.contract(contract_id)], gen=2)]
+                        )
+                    elif step == "S":
+                        await apply_sweep(connection, f.sweep([], gen=4))
+                    else:
+                        await apply_delisted(connection, _delisted([contract_id], gen=int(step[1])))
+            await connection.execute("DELETE FROM region_sweeps")
+        notes = await connection.fetchval("SELECT count(*) FROM contract_delistings")
+    finally:
+        await connection.close()
+    state = await _existence(settings.database_url)
+    assert state[30]["gone_at"] == f.generation(3)
+    assert state[31] == state[30]
+    assert notes == 0
+
+
+async def test_a_note_no_batch_can_read_any_more_is_pruned(settings: HangarSettings) -> None:
+    """A contract delisted before it was ever enriched has no batch: its note goes once the
+    stream no longer keeps batches that old."""
+    later = f.generation(1) + DELISTING_NOTE_LIFETIME + timedelta(days=1)
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        async with connection.transaction():
+            await apply_delisted(connection, _delisted([40], gen=1))
+        async with connection.transaction():
+            await apply_delisted(
+                connection,
+                _delisted([41], gen=1).model_copy(
+                    update={"generation": later, "previous_generation": later - timedelta(hours=1)}
+                ),
+            )
+        notes = await connection.fetch("SELECT contract_id FROM contract_delistings")
+    finally:
+        await connection.close()
+    assert [r["contract_id"] for r in notes] == [41]

@@ -124,6 +124,7 @@ async def test_replay_twice_is_harmless_and_resumes(
     assert resumed.messages == 0  # nothing new since: the replay consumer resumed at the head
     again = await replay(settings, empty_database_url, restart=True)
     assert again.messages == first.messages
+    assert resumed.set_aside == again.set_aside == []  # the target was not empty
     assert await _indexes(empty_database_url) == await _indexes(settings.database_url)
     differences = await compare(settings.database_url, empty_database_url)
     assert all(d.equal for d in differences), "\n".join(render(differences))
@@ -139,11 +140,11 @@ async def test_a_replay_interrupted_while_building_its_indexes_builds_the_rest_w
     built_before_the_interruption: list[str] = []
     build = set_aside_module._build
 
-    async def interrupted_after_three(connection: Any, name: str, definition: str) -> None:
+    async def interrupted_after_three(connection: Any, noted: Any) -> None:
         if len(built_before_the_interruption) == 3:
             raise ConnectionResetError("the replay was interrupted")
-        await build(connection, name, definition)
-        built_before_the_interruption.append(name)
+        await build(connection, noted)
+        built_before_the_interruption.append(noted["name"])
 
     with monkeypatch.context() as patch:
         patch.setattr(set_aside_module, "_build", interrupted_after_three)
