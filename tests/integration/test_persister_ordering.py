@@ -292,6 +292,38 @@ def _delisted(contract_ids: list[int], *, gen: int) -> ContractsDelisted:
     )
 
 
+async def _apply_in_orders(
+    database_url: str,
+    orders: dict[int, list[str]],
+    *,
+    batch_gen: int,
+    relisted: frozenset[int] = frozenset(),
+) -> int:
+    """Per contract, in its order: its batch (``B``, of generation ``batch_gen``), delistings
+    (``D<generation>``) and the region's newest sweep (``S``, generation 4, listing the contract
+    if it is ``relisted``), each in its own transaction; returns the delisting notes left."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for contract_id, order in orders.items():
+            for step in order:
+                async with connection.transaction():
+                    if step == "B":
+                        batch = f.batch([f.contract(contract_id)], gen=batch_gen)
+                        await apply_contracts(connection, [batch])
+                    elif step == "S":
+                        listing = [contract_id] if contract_id in relisted else []
+                        await apply_sweep(connection, f.sweep(listing, gen=4))
+                    else:
+                        await apply_delisted(
+                            connection, _delisted([contract_id], gen=int(step[1:]))
+                        )
+            await connection.execute("DELETE FROM region_sweeps")
+        notes: int = await connection.fetchval("SELECT count(*) FROM contract_delistings")
+        return notes
+    finally:
+        await connection.close()
+
+
 async def test_a_batch_applied_after_the_delisting_of_its_contract_lands_as_in_stream_order(
     settings: HangarSettings,
 ) -> None:
@@ -300,32 +332,14 @@ async def test_a_batch_applied_after_the_delisting_of_its_contract_lands_as_in_s
     (two fetches applied at once, a late redelivery, a replay): every row must come out as
     the one applied in stream order. Contract 24 is listed again by the sweep."""
     orders = {
-        # contract: the order of batch (B), delisting (D) and sweep (S)
-        20: "BDS",
-        21: "DBS",
-        22: "DSB",
-        23: "SDB",
-        24: "BDS",
-        25: "DSB",
+        20: ["B", "D3", "S"],
+        21: ["D3", "B", "S"],
+        22: ["D3", "S", "B"],
+        23: ["S", "D3", "B"],
+        24: ["B", "D3", "S"],
+        25: ["D3", "S", "B"],
     }
-    relisted = [24, 25]
-    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
-    try:
-        for contract_id, order in orders.items():
-            for step in order:
-                async with connection.transaction():
-                    if step == "B":
-                        await apply_contracts(
-                            connection, [f.batch([f.contract(contract_id)], gen=1)]
-                        )
-                    elif step == "D":
-                        await apply_delisted(connection, _delisted([contract_id], gen=3))
-                    else:
-                        listing = [contract_id] if contract_id in relisted else []
-                        await apply_sweep(connection, f.sweep(listing, gen=4))
-            await connection.execute("DELETE FROM region_sweeps")
-    finally:
-        await connection.close()
+    await _apply_in_orders(settings.database_url, orders, batch_gen=1, relisted=frozenset({24, 25}))
     state = await _existence(settings.database_url)
     assert state[20]["status"] == "gone"
     assert state[20]["gone_at"] == f.generation(3)
@@ -343,23 +357,7 @@ async def test_a_contract_delisted_twice_before_its_batch_lands_gone_at_the_late
     30 gets them in that order, contract 31 with the batch last; the notes the delistings left
     are gone once the batch has read them."""
     orders = {30: ["D1", "B", "D3", "S"], 31: ["D1", "D3", "S", "B"]}
-    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
-    try:
-        for contract_id, order in orders.items():
-            for step in order:
-                async with connection.transaction():
-                    if step == "B":
-                        await apply_contracts(
-                            connection, [f.batch([f.contract(contract_id)], gen=2)]
-                        )
-                    elif step == "S":
-                        await apply_sweep(connection, f.sweep([], gen=4))
-                    else:
-                        await apply_delisted(connection, _delisted([contract_id], gen=int(step[1])))
-            await connection.execute("DELETE FROM region_sweeps")
-        notes = await connection.fetchval("SELECT count(*) FROM contract_delistings")
-    finally:
-        await connection.close()
+    notes = await _apply_in_orders(settings.database_url, orders, batch_gen=2)
     state = await _existence(settings.database_url)
     assert state[30]["gone_at"] == f.generation(3)
     assert state[31] == state[30]
