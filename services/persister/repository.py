@@ -85,6 +85,13 @@ INCOMING_ITEM_COLUMNS = (
 )  # fmt: skip
 
 _UPSERT_CONTRACTS = """
+-- The batch reads its contracts' delisting notes (below; the statement sees them as they were
+-- before it) and removes them: a contract is published in one batch only, and any later
+-- delisting finds the contract itself.
+WITH consumed_notes AS (
+    DELETE FROM contract_delistings AS t USING incoming_contracts AS n
+    WHERE t.contract_id = n.contract_id
+)
 INSERT INTO contracts AS c (
     contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
     price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
@@ -230,12 +237,6 @@ _PRUNE_DELISTINGS = """
 DELETE FROM contract_delistings WHERE region_id = $1 AND gone_at < $2
 """
 
-#: A batch has read its contracts' notes: a contract is published in one batch only, and any
-#: later delisting finds the contract itself.
-_CONSUME_DELISTINGS = """
-DELETE FROM contract_delistings AS t USING incoming_contracts AS n
-WHERE t.contract_id = n.contract_id
-"""
 
 #: First key of the region locks (``pg_advisory_xact_lock(int, int)``): "HB" + 1.
 REGION_LOCK_CLASS = 0x4842_0001
@@ -342,7 +343,6 @@ async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> A
         "incoming_contracts", records=rows.contracts, columns=INCOMING_CONTRACT_COLUMNS
     )
     status = await connection.execute(_UPSERT_CONTRACTS)
-    await connection.execute(_CONSUME_DELISTINGS)
     items_written = 0
     if rows.items:
         await connection.copy_records_to_table(
