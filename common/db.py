@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Double,
     ForeignKey,
@@ -32,6 +33,9 @@ Timestamp = DateTime(timezone=True)
 
 STATUS_OUTSTANDING = "outstanding"
 STATUS_GONE = "gone"
+
+#: A courier's reward per m³ of cargo (nothing for other contracts or an empty volume).
+REWARD_PER_M3 = "CASE WHEN type = 'courier' AND volume > 0 THEN reward::float8 / volume END"
 
 
 class Base(DeclarativeBase):
@@ -65,6 +69,23 @@ class Contract(Base):
     source_last_modified: Mapped[datetime] = mapped_column(
         Timestamp, comment="ESI Last-Modified of the newest listing applied to this row"
     )
+    # Derived from the items and the reference data (common/derived_fields.py).
+    is_ship: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    primary_label: Mapped[str | None] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    has_bpc: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    bpc_runs_min: Mapped[int | None] = mapped_column(Integer)
+    bpc_runs_max: Mapped[int | None] = mapped_column(Integer)
+    bpc_me_min: Mapped[int | None] = mapped_column(Integer)
+    bpc_me_max: Mapped[int | None] = mapped_column(Integer)
+    bpc_te_min: Mapped[int | None] = mapped_column(Integer)
+    bpc_te_max: Mapped[int | None] = mapped_column(Integer)
+    search_text: Mapped[str | None] = mapped_column(
+        Text, comment="lower-case label, title and offered type names: the trigram search"
+    )
+    reward_per_m3: Mapped[float | None] = mapped_column(
+        Double, Computed(REWARD_PER_M3, persisted=True)
+    )
 
     __table_args__ = (
         CheckConstraint("status IN ('outstanding', 'gone')", name="ck_contracts_status"),
@@ -82,6 +103,27 @@ class Contract(Base):
         Index("ix_contracts_end_location", "end_location_id"),
         Index("ix_contracts_issuer", "issuer_id"),
         Index("ix_contracts_issuer_corporation", "issuer_corporation_id"),
+        Index(
+            "ix_contracts_ship_status_price",
+            "status",
+            "price",
+            "contract_id",
+            postgresql_where=text("is_ship"),
+        ),
+        Index(
+            "ix_contracts_bpc_status_me",
+            "status",
+            "bpc_me_max",
+            "contract_id",
+            postgresql_where=text("has_bpc"),
+        ),
+        Index("ix_contracts_status_reward_per_m3", "status", "reward_per_m3", "contract_id"),
+        Index(
+            "ix_contracts_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
 
@@ -149,6 +191,139 @@ class ContractDelisting(Base):
     region_id: Mapped[int] = mapped_column(BigInteger)
     source_last_modified: Mapped[datetime] = mapped_column(Timestamp)
     last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# --- reference data -------------------------------------------------------------------------
+# The type catalog (from the SDE, and from ESI for types newer than it) and the names of
+# locations and parties (from ESI). Catalog rows record where they came from (``source``): the
+# SDE loader owns the ``sde`` rows; reference messages write ``esi`` rows, and a later SDE build
+# that knows an id takes it over.
+
+SOURCE_SDE = "sde"
+SOURCE_ESI = "esi"
+SHIP_CATEGORY_ID = 6
+#: Player structures have ids from 10^12 up; their names need an authenticated ESI call.
+FIRST_STRUCTURE_ID = 1_000_000_000_000
+
+
+class SdeBuild(Base):
+    """The SDE build loaded into the catalog tables, per package."""
+
+    __tablename__ = "sde_builds"
+
+    package: Mapped[str] = mapped_column(Text, primary_key=True)
+    build_number: Mapped[int] = mapped_column(Integer)
+    package_version: Mapped[str] = mapped_column(Text)
+    release_date: Mapped[str | None] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ItemCategory(Base):
+    __tablename__ = "item_categories"
+
+    category_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(Text)
+
+
+class ItemGroup(Base):
+    __tablename__ = "item_groups"
+
+    group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    category_id: Mapped[int] = mapped_column(Integer)
+    published: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_item_groups_category", "category_id"),)
+
+
+class MarketGroup(Base):
+    __tablename__ = "market_groups"
+
+    market_group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_market_groups_parent", "parent_id"),)
+
+
+class MetaGroup(Base):
+    __tablename__ = "meta_groups"
+
+    meta_group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class ItemType(Base):
+    """A type; ``category_id`` is its group's, kept here so filters need no join."""
+
+    __tablename__ = "item_types"
+
+    type_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    group_id: Mapped[int] = mapped_column(Integer)
+    category_id: Mapped[int] = mapped_column(Integer)
+    published: Mapped[bool] = mapped_column(Boolean)
+    market_group_id: Mapped[int | None] = mapped_column(Integer)
+    meta_group_id: Mapped[int | None] = mapped_column(Integer)
+    volume: Mapped[float | None] = mapped_column(Double)
+    source: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_item_types_group", "group_id"),
+        Index("ix_item_types_category", "category_id"),
+        Index("ix_item_types_market_group", "market_group_id"),
+        Index(
+            "ix_item_types_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
+
+
+class EntityName(Base):
+    """A name ``POST /universe/names`` gave: characters, corporations, alliances, regions,
+    constellations, systems, stations (``category`` as ESI spells it)."""
+
+    __tablename__ = "entity_names"
+
+    entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    station_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    system_id: Mapped[int] = mapped_column(BigInteger)
+    resolved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index("ix_stations_system", "system_id"),)
+
+
+class SolarSystem(Base):
+    __tablename__ = "solar_systems"
+
+    system_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    constellation_id: Mapped[int] = mapped_column(BigInteger)
+    security_status: Mapped[float] = mapped_column(Double)
+    resolved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Constellation(Base):
+    __tablename__ = "constellations"
+
+    constellation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    region_id: Mapped[int] = mapped_column(BigInteger)
+    resolved_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
 def sqlalchemy_url(database_url: str) -> str:

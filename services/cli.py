@@ -128,6 +128,19 @@ def migrate(
         if asyncio.run(ensure_database(settings.database_url)):
             typer.echo("database created")
         upgrade(settings.database_url, revision)
+        if revision == "head":
+            from common.sde.loader import load_catalog  # noqa: PLC0415
+
+            loaded = asyncio.run(load_catalog(settings.database_url))
+            typer.echo(
+                f"SDE build {loaded.build_number}: "
+                + (
+                    f"loaded in {loaded.seconds} s ({loaded.types_changed} types changed, "
+                    f"{loaded.contracts_updated} contracts updated)"
+                    if loaded.loaded
+                    else f"already loaded (build {loaded.previous_build})"
+                )
+            )
     except (OSError, ConnectionError) as error:
         typer.echo(f"cannot reach PostgreSQL at HANGAR_DATABASE_URL: {error}", err=True)
         raise typer.Exit(1) from None

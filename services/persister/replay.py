@@ -36,6 +36,7 @@ from rich.progress import (
 
 from common.db import asyncpg_dsn
 from common.migration import ensure_database, upgrade_async
+from common.sde.loader import load_catalog
 from common.settings import HangarSettings
 from common.subjects import Subjects
 from services.persister.applier import Rejected, apply_deliveries
@@ -129,6 +130,7 @@ async def replay(
     if migrate:
         await ensure_database(target_url)
         await upgrade_async(target_url)
+        await load_catalog(target_url)
     subjects = Subjects(settings.name_prefix)
     client = await nats.connect(settings.nats_url.split(","))
     pool = await asyncpg.create_pool(

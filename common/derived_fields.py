@@ -1,0 +1,118 @@
+"""The contracts' derived fields, computed set-based in SQL by whoever changes what they
+derive from: the persister when contracts and items land, the persister and the SDE loader
+when reference data lands (for exactly the contracts that use the new entries).
+
+The fields are a function of the contract, its items and the reference data only, so any
+order of arrival gives the same row.
+
+- ``is_ship``: an offered item's type is in category Ship;
+- ``primary_label``: the offered ship (the first by record id), else the first offered item's
+  type name, else the title, else for a courier ``Courier: A → B`` (location names);
+- ``item_count``: offered item lines;
+- ``has_bpc`` and ``bpc_{runs,me,te}_{min,max}``: over the offered blueprint copies;
+- ``search_text``: lower-case label, title and offered type names (trigram index).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from common.db import FIRST_STRUCTURE_ID, SHIP_CATEGORY_ID
+
+
+def location_name_sql(location: str) -> str:
+    """SQL naming the location id ``location``: station, else any resolved name, else a
+    player structure's or an unknown location's label."""
+    return (
+        f"coalesce((SELECT s.name FROM stations AS s WHERE s.station_id = {location}), "
+        f"(SELECT e.name FROM entity_names AS e WHERE e.entity_id = {location}), "
+        f"CASE WHEN {location} >= {FIRST_STRUCTURE_ID} THEN 'Structure ' || {location} "
+        f"ELSE 'Location ' || {location} END)"
+    )
+
+
+def _derive(contract_ids: str, items: str) -> str:
+    """The UPDATE of the contracts ``contract_ids`` (a query of ``contract_id``) from
+    their items in ``items`` (a table with contract_items' columns)."""
+    return f"""
+WITH target AS ({contract_ids}),
+offered AS (
+    SELECT i.contract_id, i.record_id, i.is_blueprint_copy, i.runs,
+           i.material_efficiency, i.time_efficiency,
+           coalesce(t.name, 'Unknown type ' || i.type_id) AS type_name,
+           coalesce(t.category_id = {SHIP_CATEGORY_ID}, false) AS ship
+    FROM {items} AS i
+    LEFT JOIN item_types AS t ON t.type_id = i.type_id
+    WHERE i.is_included AND i.contract_id IN (SELECT contract_id FROM target)
+),
+summary AS (
+    SELECT o.contract_id,
+        bool_or(o.ship) AS is_ship,
+        count(*)::int AS item_count,
+        coalesce(bool_or(o.is_blueprint_copy), false) AS has_bpc,
+        min(o.runs) FILTER (WHERE o.is_blueprint_copy) AS runs_min,
+        max(o.runs) FILTER (WHERE o.is_blueprint_copy) AS runs_max,
+        min(o.material_efficiency) FILTER (WHERE o.is_blueprint_copy) AS me_min,
+        max(o.material_efficiency) FILTER (WHERE o.is_blueprint_copy) AS me_max,
+        min(o.time_efficiency) FILTER (WHERE o.is_blueprint_copy) AS te_min,
+        max(o.time_efficiency) FILTER (WHERE o.is_blueprint_copy) AS te_max,
+        (array_agg(o.type_name ORDER BY o.ship DESC, o.record_id))[1] AS item_label,
+        string_agg(DISTINCT o.type_name, ' ') AS type_names
+    FROM offered AS o
+    GROUP BY o.contract_id
+),
+derived AS (
+    SELECT c.contract_id,
+        coalesce(s.is_ship, false) AS is_ship,
+        coalesce(s.item_count, 0) AS item_count,
+        coalesce(s.has_bpc, false) AS has_bpc,
+        s.runs_min, s.runs_max, s.me_min, s.me_max, s.te_min, s.te_max,
+        coalesce(s.item_label, nullif(c.title, ''),
+                 CASE WHEN c.type = 'courier' THEN
+                     'Courier: ' || {location_name_sql("c.start_location_id")}
+                     || ' → ' || {location_name_sql("c.end_location_id")} END) AS label,
+        s.type_names, c.title
+    FROM contracts AS c
+    LEFT JOIN summary AS s ON s.contract_id = c.contract_id
+    WHERE c.contract_id IN (SELECT contract_id FROM target)
+),
+computed AS (
+    SELECT d.*, nullif(lower(concat_ws(' ', d.label, nullif(d.title, ''), d.type_names)), '')
+        AS search_text
+    FROM derived AS d
+)
+UPDATE contracts AS c SET
+    is_ship = n.is_ship, primary_label = n.label, item_count = n.item_count,
+    has_bpc = n.has_bpc, bpc_runs_min = n.runs_min, bpc_runs_max = n.runs_max,
+    bpc_me_min = n.me_min, bpc_me_max = n.me_max, bpc_te_min = n.te_min, bpc_te_max = n.te_max,
+    search_text = n.search_text
+FROM computed AS n
+WHERE c.contract_id = n.contract_id
+  AND (c.is_ship, c.primary_label, c.item_count, c.has_bpc, c.bpc_runs_min, c.bpc_runs_max,
+       c.bpc_me_min, c.bpc_me_max, c.bpc_te_min, c.bpc_te_max, c.search_text)
+      IS DISTINCT FROM
+      (n.is_ship, n.label, n.item_count, n.has_bpc, n.runs_min, n.runs_max,
+       n.me_min, n.me_max, n.te_min, n.te_max, n.search_text)
+"""
+
+
+#: After a contracts batch: its contracts, from the items it brought (items come whole with
+#: their contract and never change; reading the staging table needs no index on the items).
+DERIVE_INCOMING: Final = _derive("SELECT contract_id FROM incoming_contracts", "incoming_items")
+
+#: After new or changed types: the contracts with an item of a type in ``$1``.
+DERIVE_FOR_TYPES: Final = _derive(
+    "SELECT DISTINCT contract_id FROM contract_items WHERE type_id = ANY($1::bigint[])",
+    "contract_items",
+)
+
+#: After new or changed location names: the couriers from or to a location in ``$1``
+#: (only a courier's label names its locations).
+DERIVE_FOR_LOCATIONS: Final = _derive(
+    "SELECT contract_id FROM contracts WHERE type = 'courier'"
+    " AND (start_location_id = ANY($1::bigint[]) OR end_location_id = ANY($1::bigint[]))",
+    "contract_items",
+)
+
+#: Every contract (the first catalog load into a database that already holds contracts).
+DERIVE_ALL: Final = _derive("SELECT contract_id FROM contracts", "contract_items")
