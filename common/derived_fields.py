@@ -15,7 +15,7 @@ order of arrival gives the same row.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, Protocol
 
 from common.db import FIRST_STRUCTURE_ID, SHIP_CATEGORY_ID
 
@@ -116,3 +116,26 @@ DERIVE_FOR_LOCATIONS: Final = _derive(
 
 #: Every contract (the first catalog load into a database that already holds contracts).
 DERIVE_ALL: Final = _derive("SELECT contract_id FROM contracts", "contract_items")
+
+
+#: ``pg_advisory_xact_lock(int, int)`` keys ordering derivations against reference data:
+#: contracts batches hold it shared, reference data (messages, the SDE loader) exclusive. So
+#: a type committed while a batch of contracts that use it is being applied cannot be missed
+#: by both: whichever commits second sees the other's rows in its derivation.
+REFERENCE_LOCK: Final = (0x4842_0002, 0)
+_LOCK_SHARED: Final = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
+_LOCK_EXCLUSIVE: Final = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+
+
+class Executor(Protocol):
+    async def execute(self, query: str, *args: Any) -> str: ...
+
+
+async def lock_reference_data(connection: Executor, *, exclusive: bool) -> None:
+    await connection.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, *REFERENCE_LOCK)
+
+
+async def derive_incoming(connection: Executor) -> None:
+    """The derived fields of the contracts of the staged batch (``incoming_*`` tables)."""
+    await lock_reference_data(connection, exclusive=False)
+    await connection.execute(DERIVE_INCOMING)

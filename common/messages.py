@@ -120,7 +120,92 @@ class BidsBatch(Message):
         return f"bids:{self.region_id}:{self.batch_key()}"
 
 
-Event = ContractsBatch | RegionSweep | ContractsDelisted | BidsBatch
+class ReferenceModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+Name = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ReferenceCategory(ReferenceModel):
+    category_id: PositiveId
+    name: Name
+    published: bool
+
+
+class ReferenceGroup(ReferenceModel):
+    group_id: PositiveId
+    name: Name
+    category_id: PositiveId
+    published: bool
+
+
+class ReferenceType(ReferenceModel):
+    """A type newer than the pinned SDE, as ``/universe/types/{id}`` gave it (its category
+    from ``/universe/groups/{group_id}``)."""
+
+    type_id: PositiveId
+    name: Name
+    group_id: PositiveId
+    category_id: PositiveId
+    published: bool
+    market_group_id: PositiveId | None = None
+    volume: float | None = None
+
+
+class ReferenceStation(ReferenceModel):
+    station_id: PositiveId
+    name: Name
+    system_id: PositiveId
+
+
+class ReferenceSystem(ReferenceModel):
+    system_id: PositiveId
+    name: Name
+    constellation_id: PositiveId
+    security_status: Annotated[float, Field(ge=-1.0, le=1.0)]
+
+
+class ReferenceConstellation(ReferenceModel):
+    constellation_id: PositiveId
+    name: Name
+    region_id: PositiveId
+
+
+class ReferenceName(ReferenceModel):
+    """One answer of ``POST /universe/names``."""
+
+    id: PositiveId
+    name: Name
+    category: Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class ReferenceData(Message):
+    """Reference data resolved through ESI: types newer than the SDE, locations, names.
+
+    Applying it is idempotent and order-free (newer ``resolved_at`` wins for names; the SDE's
+    rows win over ESI's for types), and recomputes the derived fields of exactly the contracts
+    that use its entries.
+    """
+
+    kind: Literal["reference"] = "reference"
+    resolved_at: AwareDatetime
+    categories: list[ReferenceCategory] = Field(default_factory=list, max_length=10_000)
+    groups: list[ReferenceGroup] = Field(default_factory=list, max_length=10_000)
+    types: list[ReferenceType] = Field(default_factory=list, max_length=10_000)
+    constellations: list[ReferenceConstellation] = Field(default_factory=list, max_length=10_000)
+    systems: list[ReferenceSystem] = Field(default_factory=list, max_length=10_000)
+    stations: list[ReferenceStation] = Field(default_factory=list, max_length=10_000)
+    names: list[ReferenceName] = Field(default_factory=list, max_length=10_000)
+
+    def batch_key(self) -> str:
+        return _digest(self.model_dump_json(exclude={"resolved_at"}))
+
+    def message_id(self) -> str:
+        return f"reference:{int(self.resolved_at.timestamp())}:{self.batch_key()}"
+
+
+Event = ContractsBatch | RegionSweep | ContractsDelisted | BidsBatch | ReferenceData
 AnyMessage = Annotated[Event, Field(discriminator="kind")]
 any_message = TypeAdapter(AnyMessage)
 

@@ -60,6 +60,10 @@ class Subjects:
     def all_bids(self) -> str:
         return f"{self.prefix}.events.bids.>"
 
+    def reference(self, batch_key: str) -> str:
+        """Reference data resolved through ESI (one subject per distinct content)."""
+        return f"{self.prefix}.events.reference.{batch_key}"
+
     @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead_letter"
@@ -84,3 +88,9 @@ def event_region(subject: str) -> tuple[str, int] | None:
 
 #: Event kinds whose subject ends with ``<region>.<key>``.
 EVENT_KINDS_WITH_KEY = frozenset({"contracts", "delisted", "bids"})
+
+
+def is_reference_subject(subject: str) -> bool:
+    """Whether ``subject`` is a reference-data subject made by :class:`Subjects`."""
+    parts = subject.split(".")
+    return len(parts) >= 3 and parts[-2] == "reference" and parts[-3] == "events"

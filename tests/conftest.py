@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
+from common.sde.loader import load_catalog
 from common.settings import HangarSettings
 from common.subjects import Subjects
 from tests.servers import ServerUrls, test_servers
@@ -43,12 +44,14 @@ async def _admin(servers: ServerUrls) -> asyncpg.Connection:
 
 @pytest.fixture(scope="session")
 async def template_database(servers: ServerUrls) -> AsyncIterator[str]:
-    """A database migrated to head once per session; each test copies it."""
+    """A database migrated to head and holding the SDE catalog (as ``hangar-bay migrate``
+    leaves it), once per session; each test copies it."""
     name = f"hb_template_{uuid.uuid4().hex[:10]}"
     admin = await _admin(servers)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         await upgrade_async(with_database(servers.database_url, name))
+        await load_catalog(with_database(servers.database_url, name))
         yield name
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

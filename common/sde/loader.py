@@ -20,7 +20,7 @@ from typing import Final
 import asyncpg
 
 from common.db import SOURCE_SDE, asyncpg_dsn
-from common.derived_fields import DERIVE_FOR_TYPES
+from common.derived_fields import DERIVE_FOR_TYPES, lock_reference_data
 from common.sde.reader import SdeCatalog, pinned_sde_path, read_catalog_file
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ async def load_catalog(
     try:
         async with connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK)
+            await lock_reference_data(connection, exclusive=True)
             previous: int | None = await connection.fetchval(
                 "SELECT build_number FROM sde_builds WHERE package = $1", PACKAGE
             )

@@ -16,20 +16,23 @@ from datetime import datetime
 import asyncpg
 from pydantic import ValidationError
 
+from common.derived_fields import lock_reference_data
 from common.messages import (
     BidsBatch,
     ContractsBatch,
     ContractsDelisted,
     Event,
+    ReferenceData,
     RegionSweep,
     parse_message,
 )
-from common.subjects import event_region
+from common.subjects import event_region, is_reference_subject
 from services.persister.contract_rows import (
     contract_count,
     contracts_batch_fields,
     rows_of_batch_fields,
 )
+from services.persister.reference import apply_reference
 from services.persister.repository import (
     ApplyResult,
     ContractRows,
@@ -163,6 +166,8 @@ async def _apply_after_contracts(
             result += await apply_delisted(connection, message)
         elif isinstance(message, RegionSweep):
             result += await apply_sweep(connection, message)
+        elif isinstance(message, ReferenceData):
+            result += await apply_reference(connection, message)
     return result
 
 
@@ -213,6 +218,8 @@ async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -
                 async with connection.transaction():
                     shared, exclusive = regions_to_lock(deliveries)
                     await lock_regions(connection, shared=shared, exclusive=exclusive)
+                    if any(is_reference_subject(d.subject) for d in deliveries):
+                        await lock_reference_data(connection, exclusive=True)
                     outcome.result = await _apply_prepared(connection, preparing)
             except (*DATA_ERRORS, MissingContractsError) as error:
                 log.warning("batch failed, isolating its messages", extra={"error": str(error)})

@@ -15,7 +15,7 @@ from decimal import Decimal
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from common.derived_fields import DERIVE_INCOMING
+from common.derived_fields import derive_incoming
 from common.messages import (
     BidsBatch,
     ContractsBatch,
@@ -352,7 +352,7 @@ async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> A
         items_written = _rowcount(await connection.execute(_INSERT_ITEMS))
         if items_written < len(rows.items):
             await _check_item_ownership(connection)
-    await connection.execute(DERIVE_INCOMING)
+    await derive_incoming(connection)
     return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
 
 

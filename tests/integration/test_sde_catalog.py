@@ -16,11 +16,17 @@ from common.sde.reader import (
     read_catalog,
     read_catalog_file,
 )
+from tests.support import factories as f
 
 
 @pytest.fixture(scope="module")
 def catalog() -> SdeCatalog:
     return read_catalog_file(pinned_sde_path())
+
+
+@pytest.fixture(autouse=True)
+async def _no_catalog(database_url: str) -> None:
+    await _rows(database_url, f"TRUNCATE {f.REFERENCE_TABLES}")
 
 
 async def _rows(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
@@ -114,3 +120,25 @@ async def test_a_newer_build_updates_in_place(database_url: str, catalog: SdeCat
     assert {r["type_id"]: r["name"] for r in rows} == {587: "Rifter Mk II"}
     older = await load_catalog(database_url, catalog=catalog)
     assert not older.loaded  # an older build never rolls the catalog back
+
+
+async def test_loading_the_catalog_derives_the_contracts_already_held(
+    database_url: str, catalog: SdeCatalog
+) -> None:
+    from services.persister.repository import apply_contracts  # noqa: PLC0415
+
+    contract = f.contract(1, items=1)
+    ship = contract.items[0].model_copy(update={"type_id": 17843})  # Vexor Navy Issue
+    batch = f.batch([contract.model_copy(update={"items": [ship]})])
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async with connection.transaction():
+            await apply_contracts(connection, [batch])
+        before = (await connection.fetch("SELECT is_ship, primary_label FROM contracts"))[0]
+        assert dict(before) == {"is_ship": False, "primary_label": "Unknown type 17843"}
+        result = await load_catalog(database_url, catalog=catalog)
+        assert result.contracts_updated == 1
+        after = (await connection.fetch("SELECT is_ship, primary_label FROM contracts"))[0]
+        assert dict(after) == {"is_ship": True, "primary_label": "Vexor Navy Issue"}
+    finally:
+        await connection.close()

@@ -87,3 +87,11 @@ def bids(contract_id: int, bid_ids: list[int], *, gen: int = 0, region: int = RE
             )
         ],
     )
+
+
+#: The reference tables a test empties to watch reference data arrive (the template database
+#: holds the SDE catalog, as ``hangar-bay migrate`` leaves a database).
+REFERENCE_TABLES = (
+    "sde_builds, item_types, item_groups, item_categories, market_groups, meta_groups,"
+    " entity_names, stations, solar_systems, constellations"
+)

@@ -9,7 +9,14 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, DeadLetter, Event
+from common.messages import (
+    BidsBatch,
+    ContractsBatch,
+    ContractsDelisted,
+    DeadLetter,
+    Event,
+    ReferenceData,
+)
 from common.settings import HangarSettings
 from common.stream import ensure_streams
 from common.subjects import Subjects
@@ -33,6 +40,8 @@ def subject_of(subjects: Subjects, message: Event) -> str:
         return subjects.bids(message.region_id, message.batch_key())
     if isinstance(message, ContractsDelisted):
         return subjects.delisted(message.region_id, str(int(message.generation.timestamp())))
+    if isinstance(message, ReferenceData):
+        return subjects.reference(message.batch_key())
     return subjects.sweep(message.region_id)
 
 
