@@ -15,6 +15,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import sqlalchemy_url
+from common.eve_notice import CCP_NOTICE
+from services.api.catalog_routes import router as catalog_router
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
@@ -32,6 +34,7 @@ Read-only access to every public contract of EVE Online that Hangar Bay has coll
 * Responses carry `ETag` and `Cache-Control`; send `If-None-Match` to get `304`.
 * Errors are `{"error": {"code", "message", "details"}}`.
 """
+DESCRIPTION += "\n" + CCP_NOTICE + "\n"
 
 
 def _version() -> str:
@@ -120,9 +123,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             {"name": "contracts", "description": "Public contracts, their items and bids."},
             {"name": "freshness", "description": "How current the data is, and its size."},
             {"name": "health", "description": "Liveness and readiness probes."},
+            {"name": "catalog", "description": "EVE type names (CCP's data: see above)."},
         ],
     )
     app.include_router(router)
+    app.include_router(catalog_router)
     app.add_route("/metrics", metrics.exposition, include_in_schema=False)
     install_error_handlers(app, metrics)
     # Added innermost first: Metrics -> GZip -> CORS -> CatchAll -> routes.

@@ -68,6 +68,11 @@ from common.db import (
     ContractItem,
     RegionSweepState,
 )
+from services.api.name_filters import (
+    CONTENT_COLUMNS,
+    content_filter_conditions,
+    content_filter_params,
+)
 from services.api.schemas import ContractListQuery, SortKey
 
 contracts: Final = Contract.__table__
@@ -97,6 +102,7 @@ SUMMARY_COLUMNS: Final = (
     contracts.c.first_seen_at,
     contracts.c.last_seen_at,
     contracts.c.gone_at,
+    *CONTENT_COLUMNS,
 )
 SUMMARY_NAMES: Final = tuple(column.name for column in SUMMARY_COLUMNS)
 ITEM_COLUMNS: Final = (
@@ -118,8 +124,9 @@ SORT_COLUMNS: Final[Mapping[str, ColumnElement[Any]]] = {
     "date_expired": contracts.c.date_expired,
     "volume": contracts.c.volume,
     "reward": contracts.c.reward,
+    "reward_per_m3": contracts.c.reward_per_m3,
 }
-NULLABLE_SORTS: Final = frozenset({"price", "volume", "reward"})
+NULLABLE_SORTS: Final = frozenset({"price", "volume", "reward", "reward_per_m3"})
 
 Row = RowMapping
 AnySelect = Select[*tuple[Any, ...]]
@@ -156,10 +163,10 @@ def sort_value_from_text(sort: SortKey, value: str | None) -> SortValue | None:
             if parsed.tzinfo is None:
                 raise InvalidSortValueError("cursor timestamp without a time zone")
             return parsed
-        if sort == "volume":
+        if sort in ("volume", "reward_per_m3"):
             number = float(value)
             if not math.isfinite(number):
-                raise InvalidSortValueError("cursor volume is not finite")
+                raise InvalidSortValueError(f"cursor {sort} is not finite")
             return number
         amount = Decimal(value)
     except (ValueError, InvalidOperation) as error:
@@ -255,6 +262,7 @@ def filter_params(query: ContractListQuery) -> Params:
         params["contains_type_ids"] = query.contains_type_id
     if query.title is not None:
         params["title"] = like_escaped(query.title)
+    params.update(content_filter_params(query))
     return params
 
 
@@ -319,6 +327,7 @@ def filter_conditions(
         conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
     if "title" in params:
         conditions.append(c.title.icontains(bound("title", _TEXT), escape=LIKE_ESCAPE))
+    conditions.extend(content_filter_conditions(params))
     return conditions
 
 

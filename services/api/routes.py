@@ -25,6 +25,7 @@ from services.api.dependencies import (
 from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
 from services.api.errors import ApiError
+from services.api.names import add_contract_names, add_detail_names
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
@@ -173,6 +174,8 @@ async def _contract_page(
                 connection, query, settings.count_exact_threshold
             )
             total = {"value": value, "kind": "exact" if exact else "estimated"}
+        page_items = [dict(zip(queries.SUMMARY_NAMES, row, strict=True)) for row in rows]
+        await add_contract_names(connection, page_items[: query.limit])
     page_rows = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
@@ -187,9 +190,8 @@ async def _contract_page(
             )
         )
     # The rows as they are (a ContractPage's JSON, without building one: see encoding.py).
-    names = queries.SUMMARY_NAMES
     page = {
-        "items": [dict(zip(names, row, strict=True)) for row in page_rows],
+        "items": page_items[: query.limit],
         "next_cursor": next_cursor,
         "total": total,
     }
@@ -266,12 +268,10 @@ async def get_contract(
     found = await queries.get_contract(session, contract_id)
     if found is None:
         raise ApiError(404, "not_found", f"no contract {contract_id}")
+    contract, contract_items = dict(found.contract), [dict(item) for item in found.items]
+    await add_detail_names(session, contract, contract_items)
     detail = ContractDetail.model_validate(
-        {
-            **found.contract,
-            "items": [dict(item) for item in found.items],
-            "bids": [dict(bid) for bid in found.bids],
-        }
+        {**contract, "items": contract_items, "bids": [dict(bid) for bid in found.bids]}
     )
     max_age = settings.gone_cache_max_age_s if detail.status == "gone" else settings.cache_max_age_s
     return cached_json(request, detail, max_age)

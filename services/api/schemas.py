@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.api.name_schemas import ContentFilters, ContractNames, ItemNames
+
 MAX_ID = 2**63 - 1
 MAX_LIST_VALUES = 100
 MAX_PAGE_SIZE = 500
@@ -79,11 +81,11 @@ Money = Annotated[
     ),
 ]
 StatusFilter = Literal["outstanding", "gone", "all"]
-SortKey = Literal["price", "date_issued", "date_expired", "volume", "reward"]
+SortKey = Literal["price", "date_issued", "date_expired", "volume", "reward", "reward_per_m3"]
 SortOrder = Literal["asc", "desc"]
 
 
-class ContractListQuery(BaseModel):
+class ContractListQuery(ContentFilters):
     """Query parameters of ``GET /v1/contracts``; unknown parameters are rejected."""
 
     model_config = ConfigDict(extra="forbid")
@@ -203,7 +205,7 @@ class ContractListQuery(BaseModel):
         return self.model_dump(mode="json", exclude={"sort", "order", "limit", "cursor", "count"})
 
 
-class ContractSummary(BaseModel):
+class ContractColumns(BaseModel):
     """One contract as listed by ESI, with Hangar Bay's view of its status."""
 
     contract_id: int = Field(examples=[190319637])
@@ -229,7 +231,12 @@ class ContractSummary(BaseModel):
     gone_at: datetime | None
 
 
-class ContractItem(BaseModel):
+class ContractSummary(ContractNames, ContractColumns):
+    """One contract as listed by ESI, with Hangar Bay's view of its status, what it holds and
+    the names of its places and parties."""
+
+
+class ContractItem(ItemNames):
     record_id: int = Field(examples=[3013297282])
     type_id: int = Field(examples=[11399])
     quantity: int = Field(examples=[1])

@@ -1,0 +1,141 @@
+"""Request and response models of what contracts hold: search by name, ship and blueprint
+filters, location names. Kept apart from ``schemas.py``, which builds on them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+MAX_ID = 2**63 - 1
+PositiveId = Annotated[int, Field(gt=0, le=MAX_ID)]
+SearchText = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=100,
+        pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",  # not blank; PostgreSQL text cannot hold NUL
+    ),
+]
+BlueprintLevel = Annotated[int, Field(ge=0, le=100)]
+Runs = Annotated[int, Field(ge=-1, le=1_000_000)]
+
+
+class ContentFilters(BaseModel):
+    """The parameters of ``GET /v1/contracts`` about what contracts hold and where they are.
+
+    Item filters look at offered items (the issuer's), like ``contains_type_id``. The
+    blueprint bounds apply to one and the same blueprint copy of the contract.
+    """
+
+    q: SearchText | None = Field(
+        None,
+        description=(
+            "Case-insensitive search in the contract's label, title and offered item type "
+            "names (3 to 100 characters; %, _ match themselves): 'vexor navy' finds "
+            "'Vexor Navy Issue'."
+        ),
+        examples=["vexor navy"],
+    )
+    is_ship: bool | None = Field(
+        None, description="true: an offered item is a ship (category Ship); false: none is."
+    )
+    category_id: PositiveId | None = Field(
+        None, description="An offered item's type is in this category (6: Ship, 9: Blueprint)."
+    )
+    group_id: PositiveId | None = Field(
+        None, description="An offered item's type is in this group (26: Cruiser)."
+    )
+    is_blueprint_copy: bool | None = Field(
+        None, description="true: an offered item is a blueprint copy; false: none is."
+    )
+    min_runs: Runs | None = Field(None, description="A blueprint copy with runs >= this.")
+    max_runs: Runs | None = Field(None, description="... and runs <= this.")
+    min_me: BlueprintLevel | None = Field(
+        None, description="A blueprint copy with material efficiency >= this."
+    )
+    max_me: BlueprintLevel | None = Field(None, description="... and material efficiency <= this.")
+    min_te: BlueprintLevel | None = Field(
+        None, description="A blueprint copy with time efficiency >= this."
+    )
+    max_te: BlueprintLevel | None = Field(None, description="... and time efficiency <= this.")
+    system_id: PositiveId | None = Field(
+        None,
+        description="Starting at a station of this solar system (30000142: Jita).",
+        examples=[30000142],
+    )
+    min_reward_per_m3: Annotated[float, Field(ge=0, lt=1e18, allow_inf_nan=False)] | None = Field(
+        None, description="Couriers paying at least this reward (ISK) per m3."
+    )
+
+    @model_validator(mode="after")
+    def _blueprint_ranges_are_ordered(self) -> Self:
+        empty = [
+            name
+            for name, low, high in (
+                ("runs", self.min_runs, self.max_runs),
+                ("me", self.min_me, self.max_me),
+                ("te", self.min_te, self.max_te),
+            )
+            if low is not None and high is not None and low > high
+        ]
+        if empty:
+            raise ValueError(
+                f"empty range for {', '.join(empty)}: the lower bound exceeds the upper bound"
+            )
+        return self
+
+
+class ContractNames(BaseModel):
+    """What a contract holds and the names of its places and parties (null: not known yet)."""
+
+    is_ship: bool = Field(False, description="An offered item is a ship.")
+    primary_label: str | None = Field(
+        None,
+        description=(
+            "The offered ship, else the first offered item's type name, else the title, else "
+            "'Courier: A → B'."
+        ),
+        examples=["Vexor Navy Issue"],
+    )
+    item_count: int = Field(0, description="Offered item lines.")
+    has_bpc: bool = Field(False, description="An offered item is a blueprint copy.")
+    bpc_runs_min: int | None = None
+    bpc_runs_max: int | None = None
+    bpc_me_min: int | None = None
+    bpc_me_max: int | None = None
+    bpc_te_min: int | None = None
+    bpc_te_max: int | None = None
+    reward_per_m3: float | None = Field(None, description="Couriers: reward (ISK) per m3.")
+    region_name: str | None = Field(None, examples=["The Forge"])
+    start_location_name: str | None = Field(
+        None, examples=["Jita IV - Moon 4 - Caldari Navy Assembly Plant"]
+    )
+    end_location_name: str | None = None
+    start_system_id: int | None = Field(None, examples=[30000142])
+    start_system_name: str | None = Field(None, examples=["Jita"])
+    issuer_name: str | None = None
+    issuer_corporation_name: str | None = None
+
+
+class ItemNames(BaseModel):
+    type_name: str | None = Field(None, examples=["Vexor Navy Issue"])
+    group_id: int | None = Field(None, examples=[26])
+    group_name: str | None = Field(None, examples=["Cruiser"])
+    category_id: int | None = Field(None, examples=[6])
+    category_name: str | None = Field(None, examples=["Ship"])
+
+
+class TypeMatch(BaseModel):
+    type_id: int = Field(examples=[17843])
+    name: str = Field(examples=["Vexor Navy Issue"])
+    published: bool
+    is_ship: bool
+    group_id: int
+    group_name: str | None
+    category_id: int
+    category_name: str | None
+
+
+class TypeMatches(BaseModel):
+    types: list[TypeMatch]
