@@ -13,6 +13,7 @@ from common.messages import (
     ContractsBatch,
     ContractsDelisted,
     DeadLetter,
+    ReferenceData,
     RegionSweep,
 )
 from common.subjects import Subjects
@@ -32,6 +33,7 @@ def asyncapi_document(prefix: str = "hangar") -> str:
             "fetcher → persister",
         ),
         (subjects.bids("{region_id}", "{batch_key}"), BidsBatch, "fetcher → persister"),
+        (subjects.reference("{batch_key}"), ReferenceData, "fetcher → persister"),
         (subjects.dead_letter, DeadLetter, "persister → operators"),
     ]
     for subject, model, flow in documented:

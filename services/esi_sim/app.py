@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from services.esi_sim.admin import PREFIX, admin_router
 from services.esi_sim.handler import EsiHandler, utc_now
+from services.esi_sim.universe import universe_router
 from services.esi_sim.world import SimWorld
 
 VERSION_PREFIXES = ("", "/v1", "/latest")
@@ -90,6 +91,7 @@ def create_app(
             app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
 
     app.include_router(admin_router(handler))
+    app.include_router(universe_router())
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

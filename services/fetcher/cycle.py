@@ -22,6 +22,7 @@ from services.fetcher.discovery import InconsistentSweepError, Sweep, sweep_regi
 from services.fetcher.enrichment import EmptyItemsError, fetch_bids, fetch_items
 from services.fetcher.esi_client import EsiClient, EsiError
 from services.fetcher.publisher import Publisher
+from services.fetcher.resolver import ReferenceResolver
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.state import FetcherState, Listing
 
@@ -47,8 +48,14 @@ class CycleReport:
 
 class RegionCycle:
     def __init__(
-        self, settings: FetcherSettings, esi: EsiClient, state: FetcherState, publisher: Publisher
+        self,
+        settings: FetcherSettings,
+        esi: EsiClient,
+        state: FetcherState,
+        publisher: Publisher,
+        resolver: ReferenceResolver | None = None,
     ) -> None:
+        self._resolver = resolver
         self._settings = settings
         self._esi = esi
         self._state = state
@@ -177,6 +184,11 @@ class RegionCycle:
                 await self._state.mark_known(c.contract_id for c in published.contracts)
                 report.published += len(published.contracts)
             await self._state.clear_failures(c.contract_id for c in ready)
+            if self._resolver is not None:
+                try:
+                    await self._resolver.resolve(sweep.region_id, ready)
+                except Exception:  # names never hold contracts back; tried again next time
+                    log.exception("reference data not resolved", extra={"region": sweep.region_id})
 
     async def _enrich(self, contract: EsiContract, report: CycleReport) -> ContractWithItems | None:
         try:

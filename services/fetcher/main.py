@@ -25,6 +25,7 @@ from services.fetcher.esi_client import EsiClient, UnexpectedEsiStatusError, bui
 from services.fetcher.governor import Governor, Priority
 from services.fetcher.known_contracts import rebuild_known_contracts
 from services.fetcher.publisher import Publisher
+from services.fetcher.resolver import ReferenceResolver, pinned_sde_ids
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.state import FetcherState
 
@@ -56,14 +57,16 @@ async def fetcher_resources(
         stack.push_async_callback(nats_client.drain)
         js = nats_client.jetstream()
         await ensure_streams(js, subjects)
-        esi = EsiClient(
-            http, Governor(settings.max_in_flight, settings.error_limit_floor), settings
-        )
+        governor = Governor(settings.max_in_flight, settings.error_limit_floor)
+        esi = EsiClient(http, governor, settings)
         state = FetcherState(redis_client, settings.name_prefix)
         publisher = Publisher(js, subjects, min(settings.max_batch_bytes, nats_client.max_payload))
-        yield FetcherResources(
-            settings, esi, state, nats_client, RegionCycle(settings, esi, state, publisher)
-        )
+        resolver = ReferenceResolver(
+            esi, http, governor, redis_client, settings.name_prefix, publisher.reference,
+            pinned_sde_ids(),
+        )  # fmt: skip
+        cycle = RegionCycle(settings, esi, state, publisher, resolver)
+        yield FetcherResources(settings, esi, state, nats_client, cycle)
 
 
 async def resolve_regions(resources: FetcherResources) -> list[int]:

@@ -12,7 +12,13 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
-from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, RegionSweep
+from common.messages import (
+    BidsBatch,
+    ContractsBatch,
+    ContractsDelisted,
+    ReferenceData,
+    RegionSweep,
+)
 from common.subjects import Subjects
 from services.fetcher import metrics
 
@@ -94,4 +100,12 @@ class Publisher:
             payload,
             batch.message_id(),
             "bids",
+        )
+
+    async def reference(self, message: ReferenceData) -> None:
+        await self._publish(
+            self._subjects.reference(message.batch_key()),
+            message.to_json(),
+            message.message_id(),
+            "reference",
         )

@@ -19,6 +19,13 @@ TABLES = {
     "contract_items": "record_id",
     "contract_bids": "bid_id",
     "region_sweeps": "region_id",
+    "item_types": "type_id",
+    "item_groups": "group_id",
+    "item_categories": "category_id",
+    "stations": "station_id",
+    "solar_systems": "system_id",
+    "constellations": "constellation_id",
+    "entity_names": "entity_id",
 }
 
 
