@@ -146,6 +146,14 @@ class ContractItem(Base):
     __table_args__ = (
         Index("ix_contract_items_contract", "contract_id"),
         Index("ix_contract_items_type_contract", "type_id", "contract_id"),
+        Index(
+            "ix_contract_items_bpc_contract",
+            "contract_id",
+            "material_efficiency",
+            "runs",
+            "time_efficiency",
+            postgresql_where=text("is_blueprint_copy"),
+        ),
     )
 
 

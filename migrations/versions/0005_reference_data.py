@@ -178,6 +178,12 @@ def upgrade() -> None:
         ["status", "reward_per_m3", "contract_id"],
     )
     op.create_index(
+        "ix_contract_items_bpc_contract",
+        "contract_items",
+        ["contract_id", "material_efficiency", "runs", "time_efficiency"],
+        postgresql_where=sa.text("is_blueprint_copy"),
+    )
+    op.create_index(
         "ix_contracts_search_trgm",
         "contracts",
         ["search_text"],
@@ -187,6 +193,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_contract_items_bpc_contract", table_name="contract_items")
     for index in (
         "ix_contracts_search_trgm",
         "ix_contracts_status_reward_per_m3",

@@ -139,11 +139,12 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
         conditions.append(c.has_bpc == bound("is_blueprint_copy", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
     if bounds:
-        conditions.append(c.has_bpc.is_(True))
-        item_conditions = [
+        # Plain boolean columns (not IS TRUE): the partial indexes' predicates match them.
+        conditions.append(c.has_bpc)
+        item_conditions: list[ColumnElement[bool]] = [
             items.c.contract_id == c.contract_id,
-            items.c.is_included.is_(True),
-            items.c.is_blueprint_copy.is_(True),
+            items.c.is_included,
+            items.c.is_blueprint_copy,
         ]
         for name in bounds:
             summary_column, operator = _SUMMARY_BOUNDS[name]
