@@ -136,6 +136,8 @@ class PullLoop:
             self.counts.empty_rounds += 1
             return []
         self.counts.messages += len(messages)
+        if not messages:
+            self.counts.empty_rounds += 1
         return messages
 
     def _start_handler(self, messages: list[Msg]) -> None:
