@@ -151,6 +151,24 @@ class ContractDelisting(Base):
     last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+#: Columns of ``contracts`` the persister keeps (a contract's message does not carry them).
+CONTRACT_BOOKKEEPING_COLUMNS = (
+    "status",
+    "first_seen_at",
+    "last_seen_at",
+    "gone_at",
+    "source_last_modified",
+)
+#: Every column of ``contracts``, in table order.
+CONTRACT_COLUMNS: tuple[str, ...] = tuple(Contract.__table__.columns.keys())
+#: The columns of ``contracts`` a contract's message carries, in table order.
+CONTRACT_MESSAGE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CONTRACT_COLUMNS if c not in CONTRACT_BOOKKEEPING_COLUMNS
+)
+#: Every column of ``contract_items``, in table order.
+ITEM_COLUMNS: tuple[str, ...] = tuple(ContractItem.__table__.columns.keys())
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """The asyncpg-dialect form of a ``postgresql://`` URL."""
     for scheme in ("postgresql+asyncpg://", "postgresql://", "postgres://"):

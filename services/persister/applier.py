@@ -26,21 +26,21 @@ from common.messages import (
 )
 from common.subjects import event_region
 from services.persister.contract_rows import (
+    ContractRows,
+    ItemOwnershipError,
     contract_count,
+    contract_rows,
     contracts_batch_fields,
     rows_of_batch_fields,
 )
 from services.persister.repository import (
     ApplyResult,
-    ContractRows,
     DbConnection,
-    ItemOwnershipError,
     MissingContractsError,
     apply_bids,
     apply_contracts,
     apply_delisted,
     apply_sweep,
-    contract_rows,
     lock_regions,
     write_contract_rows,
 )
