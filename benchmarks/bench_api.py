@@ -40,12 +40,12 @@ import httpx
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from common.db import asyncpg_dsn, with_database
-from common.embedded_servers import free_port, start_postgres
 from common.migration import upgrade
 from services.api import queries
 from services.api.cursor import CursorCodec
 from services.api.queries import Keyset, Statement
 from services.api.schemas import ContractListQuery
+from services.stack.servers import free_port, start_postgres
 
 CONTRACTS_SQL = """
 INSERT INTO contracts (

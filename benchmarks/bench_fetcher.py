@@ -60,7 +60,6 @@ from benchmarks.support import (
     quiet_faststream,
     unique_prefix,
 )
-from common.embedded_servers import ServerStartError, free_port, wait_for_port
 from common.esi_models import TYPES_WITH_ITEMS
 from common.logs import configure_logging
 from common.messages import RegionSweep
@@ -69,7 +68,7 @@ from services.esi_sim.app import create_app
 from services.esi_sim.world import SimWorld
 from services.fetcher.main import FetcherResources, fetcher_resources, run_once
 from services.fetcher.settings import FetcherSettings
-from tests.servers import ServerUrls
+from services.stack.servers import ServerStartError, ServerUrls, free_port, wait_for_port
 
 REGION = 10000002
 PAGE_SIZE = 1000

@@ -77,7 +77,7 @@ from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.persister.main import serve
 from services.persister.settings import PersisterSettings
-from tests.servers import ServerUrls
+from services.stack.servers import ServerUrls
 
 REGION = 10000002
 GENERATION = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

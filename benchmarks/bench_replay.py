@@ -38,8 +38,8 @@ from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.fetcher.main import fetcher_resources, run_once
 from services.fetcher.settings import FetcherSettings
-from services.persister.replay import replay
-from tests.servers import ServerUrls
+from services.rebuild.replay import replay
+from services.stack.servers import ServerUrls
 from tests.support.sim import SIM_BASE_URL, Sim
 
 REGION = 10000002

@@ -26,7 +26,7 @@ from rich.table import Table
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
 from common.subjects import Subjects
-from tests.servers import ServerUrls, test_servers
+from services.stack.servers import ServerUrls, test_servers
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 

@@ -18,7 +18,7 @@ from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
 from common.settings import HangarSettings
 from common.subjects import Subjects
-from tests.servers import ServerUrls, test_servers
+from services.stack.servers import ServerUrls, test_servers
 
 #: Real ESI payloads (EVE Ref fixtures and an esi-issues thread), copied from the ESI research.
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"

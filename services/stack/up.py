@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from common.embedded_servers import (
+from common.settings import HangarSettings
+from services.stack.servers import (
     ServerStartError,
     free_port,
     start_nats,
@@ -26,7 +27,6 @@ from common.embedded_servers import (
     start_redis,
     wait_for_port,
 )
-from common.settings import HangarSettings
 
 log = logging.getLogger(__name__)
 

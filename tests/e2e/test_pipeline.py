@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from common.embedded_servers import free_port, wait_for_port
 from common.settings import HangarSettings
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from services.stack.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 

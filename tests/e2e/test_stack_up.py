@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from common.embedded_servers import free_port
+from services.stack.servers import free_port
 
 CLI = [sys.executable, "-m", "services.cli"]
 

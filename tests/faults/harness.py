@@ -50,7 +50,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
-from common.embedded_servers import (
+from common.messages import DeadLetter, RegionSweep
+from common.migration import upgrade_async
+from common.subjects import Subjects
+from services.api.settings import ApiSettings
+from services.esi_sim.faults import FaultConfig
+from services.stack.servers import (
     ChildProcessServer,
     EmbeddedPostgres,
     free_port,
@@ -59,11 +64,6 @@ from common.embedded_servers import (
     start_redis,
     wait_for_port,
 )
-from common.messages import DeadLetter, RegionSweep
-from common.migration import upgrade_async
-from common.subjects import Subjects
-from services.api.settings import ApiSettings
-from services.esi_sim.faults import FaultConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

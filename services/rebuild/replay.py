@@ -41,7 +41,7 @@ from common.settings import HangarSettings
 from common.subjects import Subjects
 from services.persister.applier import Rejected, apply_deliveries
 from services.persister.consumer import delivery_of
-from services.persister.set_aside import restore_set_aside, set_aside
+from services.rebuild.set_aside import restore_set_aside, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def replay(
 ) -> ReplayReport:
     """Replay the stream into ``target_url`` until caught up with its head. Into an empty
     target, with ``defer_indexes``, the read-side indexes and the foreign keys are built
-    once at the end (:mod:`services.persister.set_aside`)."""
+    once at the end (:mod:`services.rebuild.set_aside`)."""
     if migrate:
         await ensure_database(target_url)
         await upgrade_async(target_url)
