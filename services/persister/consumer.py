@@ -2,11 +2,11 @@
 applier (through :mod:`common.pull_loop`); every message is settled only after its outcome is
 committed.
 
-Ack policy is MANUAL and explicit: a message is acked after its transaction commits; a message
-that cannot be applied is copied to the dead-letter stream with the reason and its stream
-sequence, then terminated; a message whose dependencies are not there yet is handed back with
-a delay; when the database is unreachable nothing is settled and JetStream redelivers after
-``ack_wait``.
+Ack policy is explicit (acks are the handler's, never the library's): a message is acked after
+its transaction commits; a message that cannot be applied is copied to the dead-letter stream
+with the reason and its stream sequence, then terminated; a message whose dependencies are not
+there yet is handed back with a delay; when the database or NATS fails under a fetch, the whole
+fetch is handed back with a delay (what was acked stays acked: applying twice is a no-op).
 """
 
 from __future__ import annotations
