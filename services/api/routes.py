@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from services.api import queries
-from services.api.caching import cached_body, cached_json
-from services.api.cursor import Cursor, CursorCodec, InvalidCursorError, filters_digest
+from services.api.cursor import InvalidCursorError, cursor_after, filters_digest, position_after
 from services.api.dependencies import (
     ApiState,
     SessionDep,
@@ -25,6 +24,7 @@ from services.api.dependencies import (
 from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
 from services.api.errors import ApiError
+from services.api.http_validation import conditional_body, conditional_json
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
@@ -111,29 +111,17 @@ def _ok(example: dict[str, Any]) -> dict[str, Any]:
     return {"headers": _CACHED_HEADERS, "content": {"application/json": {"example": example}}}
 
 
-def _next_position(
-    query: ContractListQuery, cursors: CursorCodec, digest: str
-) -> queries.Keyset | None:
+def _next_position(query: ContractListQuery, state: ApiState, digest: str) -> queries.Keyset | None:
     """The keyset the request's cursor points at; 422 when it is not valid for this request."""
-    if query.cursor is None:
-        return None
     try:
-        cursor = cursors.decode(query.cursor)
-        if (cursor.sort, cursor.order) != (query.sort, query.order):
-            raise InvalidCursorError(
-                f"the cursor was issued for sort={cursor.sort}&order={cursor.order}"
-            )
-        if cursor.filters_digest != digest:
-            raise InvalidCursorError("the cursor was issued for other filters")
-        value = queries.sort_value_from_text(query.sort, cursor.value)
-    except (InvalidCursorError, queries.InvalidSortValueError) as error:
+        return position_after(query, state.cursors, digest)
+    except InvalidCursorError as error:
         raise ApiError(
             422,
             "invalid_cursor",
             str(error),
             [ErrorDetail(location=["query", "cursor"], message=str(error), type="invalid_cursor")],
         ) from error
-    return queries.Keyset(value, cursor.contract_id)
 
 
 async def list_contracts(
@@ -149,12 +137,12 @@ async def list_contracts(
     started is skipped. Rows without a value for the sort key come last in both orders.
     """
     digest = filters_digest(query.filter_fields())
-    after = _next_position(query, state.cursors, digest)
-    page = await state.responses.get_or_compute(
+    after = _next_position(query, state, digest)
+    page = await state.pages.get_or_compute(
         query.model_dump_json(), lambda: _contract_page(query, state, digest, after)
     )
     now = time.monotonic()
-    return cached_body(
+    return conditional_body(
         request, page.body, state.settings.cache_max_age_s, etag=page.etag, age_s=page.age(now)
     )
 
@@ -162,7 +150,7 @@ async def list_contracts(
 async def _contract_page(
     query: ContractListQuery, state: ApiState, digest: str, after: queries.Keyset | None
 ) -> bytes:
-    settings, cursors = state.settings, state.cursors
+    settings = state.settings
     total = None
     # A connection only for the statements: under load, requests queue for the pool, and the
     # work around the statements needs none.
@@ -176,16 +164,7 @@ async def _contract_page(
     page_rows = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
-        last = page_rows[-1]
-        next_cursor = cursors.encode(
-            Cursor(
-                sort=query.sort,
-                order=query.order,
-                value=queries.sort_value_to_text(query.sort, last[query.sort]),
-                contract_id=last["contract_id"],
-                filters_digest=digest,
-            )
-        )
+        next_cursor = cursor_after(query, state.cursors, digest, page_rows[-1])
     # The rows as they are (a ContractPage's JSON, without building one: see encoding.py).
     names = queries.SUMMARY_NAMES
     page = {
@@ -216,7 +195,9 @@ router.add_api_route(
         422: _INVALID,
         503: _UNAVAILABLE,
     },
-    route_class_override=served_by(_serve_list_contracts),
+    route_class_override=served_by(
+        _serve_list_contracts, query="query", resolves={"state": get_state}
+    ),
 )
 
 
@@ -274,7 +255,7 @@ async def get_contract(
         }
     )
     max_age = settings.gone_cache_max_age_s if detail.status == "gone" else settings.cache_max_age_s
-    return cached_json(request, detail, max_age)
+    return conditional_json(request, detail, max_age)
 
 
 @router.get(
@@ -305,7 +286,7 @@ async def list_regions(request: Request, session: SessionDep, settings: Settings
     applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
     rows = await queries.region_freshness(session)
     regions = RegionList(regions=[RegionFreshness.model_validate(dict(row)) for row in rows])
-    return cached_json(request, regions, settings.cache_max_age_s)
+    return conditional_json(request, regions, settings.cache_max_age_s)
 
 
 @router.get(
@@ -352,7 +333,7 @@ async def stats(request: Request, session: SessionDep, settings: SettingsDep) ->
             for contract_type, counts in sorted(rows.by_type.items())
         ],
     )
-    return cached_json(request, body, settings.cache_max_age_s)
+    return conditional_json(request, body, settings.cache_max_age_s)
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
