@@ -28,8 +28,8 @@ from services.api.http_validation import conditional_body, conditional_json
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
+    ContractListPage,
     ContractListQuery,
-    ContractPage,
     ErrorDetail,
     ErrorResponse,
     HealthStatus,
@@ -165,7 +165,7 @@ async def _contract_page(
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = cursor_after(query, state.cursors, digest, page_rows[-1])
-    # The rows as they are (a ContractPage's JSON, without building one: see encoding.py).
+    # The rows as they are (a ContractListPage's JSON, without building one: see encoding.py).
     names = queries.SUMMARY_NAMES
     page = {
         "items": [dict(zip(names, row, strict=True)) for row in page_rows],
@@ -188,7 +188,7 @@ router.add_api_route(
     methods=["GET"],
     tags=["contracts"],
     summary="List contracts",
-    response_model=ContractPage,
+    response_model=ContractListPage,
     responses={
         200: _ok({"items": [_SUMMARY_EXAMPLE], "next_cursor": "eyJ2IjoxLC...", "total": None}),
         304: _NOT_MODIFIED,
