@@ -12,13 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from services.api import queries
-from services.api.cursor import InvalidCursorError, cursor_after, filters_digest, position_after
+from services.api.contract_list import PageStart, read_page, start_page
+from services.api.cursor import InvalidCursorError
 from services.api.dependencies import (
     ApiState,
     SessionDep,
     SettingsDep,
     StateDep,
-    driver_connection,
     get_state,
 )
 from services.api.direct_route import query_model, served_by
@@ -111,10 +111,10 @@ def _ok(example: dict[str, Any]) -> dict[str, Any]:
     return {"headers": _CACHED_HEADERS, "content": {"application/json": {"example": example}}}
 
 
-def _next_position(query: ContractListQuery, state: ApiState, digest: str) -> queries.Keyset | None:
-    """The keyset the request's cursor points at; 422 when it is not valid for this request."""
+def _page_start(query: ContractListQuery, state: ApiState) -> PageStart:
+    """Where the request's page starts; 422 when its cursor is not valid for this request."""
     try:
-        return position_after(query, state.cursors, digest)
+        return start_page(query, state.cursors)
     except InvalidCursorError as error:
         raise ApiError(
             422,
@@ -136,10 +136,9 @@ async def list_contracts(
     contracts are added: no contract is returned twice and none that existed when paging
     started is skipped. Rows without a value for the sort key come last in both orders.
     """
-    digest = filters_digest(query.filter_fields())
-    after = _next_position(query, state, digest)
+    start = _page_start(query, state)
     page = await state.pages.get_or_compute(
-        query.model_dump_json(), lambda: _contract_page(query, state, digest, after)
+        query.model_dump_json(), lambda: _contract_page(start, state)
     )
     now = time.monotonic()
     return conditional_body(
@@ -147,32 +146,20 @@ async def list_contracts(
     )
 
 
-async def _contract_page(
-    query: ContractListQuery, state: ApiState, digest: str, after: queries.Keyset | None
-) -> bytes:
-    settings = state.settings
+async def _contract_page(start: PageStart, state: ApiState) -> bytes:
+    page = await read_page(state.engine, start, state.cursors, state.settings.count_exact_threshold)
     total = None
-    # A connection only for the statements: under load, requests queue for the pool, and the
-    # work around the statements needs none.
-    async with driver_connection(state.engine) as connection:
-        rows = await queries.list_contracts(connection, query, after, query.limit + 1)
-        if query.count:
-            value, exact = await queries.count_contracts(
-                connection, query, settings.count_exact_threshold
-            )
-            total = {"value": value, "kind": "exact" if exact else "estimated"}
-    page_rows = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit:
-        next_cursor = cursor_after(query, state.cursors, digest, page_rows[-1])
+    if page.total is not None:
+        value, exact = page.total
+        total = {"value": value, "kind": "exact" if exact else "estimated"}
     # The rows as they are (a ContractListPage's JSON, without building one: see encoding.py).
     names = queries.SUMMARY_NAMES
-    page = {
-        "items": [dict(zip(names, row, strict=True)) for row in page_rows],
-        "next_cursor": next_cursor,
+    body = {
+        "items": [dict(zip(names, row, strict=True)) for row in page.rows],
+        "next_cursor": page.next_cursor,
         "total": total,
     }
-    return json_bytes(page)
+    return json_bytes(body)
 
 
 async def _serve_list_contracts(request: Request) -> Response:
