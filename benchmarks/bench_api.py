@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade
 from services.api import queries
-from services.api.cursor import CursorCodec
+from services.api.cursor import CursorCodec, sort_value_from_text
 from services.api.queries import Keyset, Statement
 from services.api.schemas import ContractListQuery
 from services.stack.servers import free_port, start_postgres
@@ -213,9 +213,7 @@ async def prepare(client: httpx.AsyncClient, pool: asyncpg.Pool, secret: str) ->
             cursor = first.json()["next_cursor"]
             http_params["cursor"] = cursor
             decoded = codec.decode(cursor)
-            after = Keyset(
-                queries.sort_value_from_text(query.sort, decoded.value), decoded.contract_id
-            )
+            after = Keyset(sort_value_from_text(query.sort, decoded.value), decoded.contract_id)
         statements = [compiled(queries.list_statement(query, after, query.limit + 1))]
         if query.count:
             statements.append(compiled(queries.capped_count_statement(query, 10_000)))

@@ -19,7 +19,7 @@ from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
 from services.api.metrics import ApiMetrics, MetricsMiddleware
-from services.api.response_cache import ResponseCache
+from services.api.page_cache import PageCache
 from services.api.routes import router
 from services.api.settings import ApiSettings
 
@@ -99,7 +99,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             settings=settings,
             engine=engine,
             cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
-            responses=ResponseCache(
+            pages=PageCache(
                 settings.response_cache_s,
                 settings.response_cache_max_bytes,
                 metrics.response_cache_lookups,

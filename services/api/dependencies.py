@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from services.api.cursor import CursorCodec
-from services.api.response_cache import ResponseCache
+from services.api.page_cache import PageCache
 from services.api.settings import ApiSettings
 
 
@@ -24,7 +24,7 @@ class ApiState:
     settings: ApiSettings
     engine: AsyncEngine
     cursors: CursorCodec
-    responses: ResponseCache
+    pages: PageCache
 
 
 # Dependencies are coroutines: FastAPI would run plain functions in its thread pool.

@@ -229,7 +229,9 @@ class ContractSummary(BaseModel):
     gone_at: datetime | None
 
 
-class ContractItem(BaseModel):
+# Response models are named apart from the tables (common.db's ContractItem, ContractBid) and
+# from ESI's pages (common.esi_models.ContractPage); a docstring here would be public text.
+class ContractItemDetail(BaseModel):
     record_id: int = Field(examples=[3013297282])
     type_id: int = Field(examples=[11399])
     quantity: int = Field(examples=[1])
@@ -241,7 +243,7 @@ class ContractItem(BaseModel):
     runs: int | None
 
 
-class ContractBid(BaseModel):
+class ContractBidDetail(BaseModel):
     bid_id: int = Field(examples=[1234567])
     amount: Money
     date_bid: datetime
@@ -250,8 +252,8 @@ class ContractBid(BaseModel):
 class ContractDetail(ContractSummary):
     """A contract with its items and (auctions) bids, highest bid first."""
 
-    items: list[ContractItem]
-    bids: list[ContractBid]
+    items: list[ContractItemDetail]
+    bids: list[ContractBidDetail]
 
 
 class Total(BaseModel):
@@ -261,7 +263,7 @@ class Total(BaseModel):
     )
 
 
-class ContractPage(BaseModel):
+class ContractListPage(BaseModel):
     items: list[ContractSummary]
     next_cursor: str | None = Field(
         description="Pass as cursor to get the next page; null on the last page."
