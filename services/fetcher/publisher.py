@@ -8,7 +8,6 @@ never split, it is handed back as oversized for the caller to give up with a rea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -25,10 +24,11 @@ from common.messages import (
 )
 from common.subjects import Subjects
 from services.fetcher import metrics
+from services.fetcher.retry import RetryPolicy
 
 HEADROOM_BYTES = 4096
 PUBLISH_TIMEOUT_SECONDS = 10.0
-PUBLISH_ATTEMPTS = 5
+PUBLISH_RETRY = RetryPolicy(attempts=5, base_seconds=1.0, max_seconds=10.0)
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +59,36 @@ class PublishedContracts:
 
 
 class Publisher:
-    def __init__(self, js: JetStreamContext, subjects: Subjects, max_bytes: int) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        max_bytes: int,
+        retry: RetryPolicy = PUBLISH_RETRY,
+    ) -> None:
         self._js = js
         self._subjects = subjects
         self._max_bytes = max_bytes - HEADROOM_BYTES
+        self._retry = retry
 
     async def _publish(self, subject: str, payload: bytes, message_id: str, kind: str) -> None:
         if len(payload) > self._max_bytes:
             raise MessageTooLargeError(
                 f"{kind} message of {len(payload)} bytes exceeds {self._max_bytes}"
             )
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
+        # Unknown whether JetStream stored it: publishing again under the same Nats-Msg-Id is
+        # safe, the stream drops the duplicate.
+        async for attempt in self._retry.retrying(
+            on=(NatsTimeoutError, NoRespondersError),
+            before_sleep=lambda _: log.warning(
+                "publish not acknowledged, retrying", extra={"msg_id": message_id}
+            ),
+        ):
+            with attempt:
                 await self._js.publish(
                     subject, payload, timeout=PUBLISH_TIMEOUT_SECONDS,
                     headers={"Nats-Msg-Id": message_id},
                 )  # fmt: skip
-                break
-            except (NatsTimeoutError, NoRespondersError):
-                # Unknown whether JetStream stored it: publishing again under the same
-                # Nats-Msg-Id is safe, the stream drops the duplicate.
-                if attempt == PUBLISH_ATTEMPTS:
-                    raise
-                log.warning("publish not acknowledged, retrying", extra={"msg_id": message_id})
-                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
         metrics.MESSAGES_PUBLISHED.labels(kind).inc()
 
     async def contracts(self, batch: ContractsBatch) -> PublishedContracts:
