@@ -28,7 +28,7 @@ FORGE = 10000002
 DOMAIN = 10000043
 SAMPLES = SAMPLES_DIR
 
-# Keys per contract type seen in the real samples (EVE Ref fixtures, see ESI.md §4.1).
+# Keys per contract type seen in the real samples (EVE Ref fixtures in tests/samples).
 SAMPLE_CONTRACT_KEYS: dict[str, set[str]] = {
     "item_exchange": {
         "collateral",
