@@ -129,10 +129,10 @@ class RegionSweepState(Base):
     generation: Mapped[datetime] = mapped_column(Timestamp)
     swept_at: Mapped[datetime] = mapped_column(Timestamp)
     contract_count: Mapped[int] = mapped_column(Integer)
-    contract_ids: Mapped[list[int]] = mapped_column(
+    contract_ids: Mapped[list[int] | None] = mapped_column(
         ARRAY(BigInteger),
-        server_default=text("'{}'"),
-        comment="The sweep's listing: decides a contracts batch that arrives after it",
+        comment="The sweep's listing: decides a contracts batch that arrives after it"
+        " (NULL: recorded before sweeps kept it, unknown)",
     )
 
 

