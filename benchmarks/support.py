@@ -4,10 +4,12 @@ streams and Redis keys under a name prefix of their own, timing helpers and resu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -228,3 +230,83 @@ def load_average() -> str:
 
 def note(text: str) -> None:
     console.print(text, soft_wrap=True)
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB"
+
+
+def peak_rss(pid: int) -> int | None:
+    """The peak resident set (``VmHWM``) of a live process, in bytes; None once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def own_peak_rss() -> int:
+    return peak_rss(os.getpid()) or 0
+
+
+def reset_own_peak_rss() -> bool:
+    """Start this process's ``VmHWM`` again from its current resident set (Linux
+    ``clear_refs``), so that a later :func:`own_peak_rss` is the peak of what ran in between."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def child_pids(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A child process run to its end: exit status, wall seconds, peak RSS (bytes; with that
+    of its own children it waited for, ``ru_maxrss`` of ``wait4``) and its output."""
+
+    returncode: int
+    seconds: float
+    peak_rss: int
+    stdout: str
+    stderr: str
+
+
+def _run_child(command: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=environment, stdout=out, stderr=err)
+        # wait4 rather than wait(): it returns the child's own resource usage
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(
+            process.returncode,
+            seconds,
+            usage.ru_maxrss * 1024,  # KiB on Linux
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+
+
+async def run_child(command: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    """Run ``command`` to its end in a thread (the event loop stays free)."""
+    return await asyncio.to_thread(_run_child, command, environment)
+
+
+def hangar_bay() -> str:
+    """The project's command line in this environment."""
+    return str(Path(sys.executable).with_name("hangar-bay"))
