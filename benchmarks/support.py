@@ -236,7 +236,7 @@ def note(text: str) -> None:
 
 
 def megabytes(size: int) -> str:
-    return f"{size / 2**20:,.0f} MB"
+    return f"{size / 2**20:,.1f} MB"
 
 
 def peak_rss(pid: int) -> int | None:
