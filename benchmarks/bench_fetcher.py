@@ -55,7 +55,6 @@ from fastapi import FastAPI
 from benchmarks.support import (
     benchmark_servers,
     cleanup_after,
-    hangar_bay,
     load_average,
     megabytes,
     note,
@@ -539,7 +538,7 @@ async def memory_phase(
             await add_stale_known(urls.redis_url, prefix, stale)
         await sim.advance()
         known, redis_bytes = await _known_and_redis_bytes(urls.redis_url, prefix)
-        run = await run_child([hangar_bay(), "fetcher", "--once"], environment)
+        run = await run_child("services.cli", ["fetcher", "--once"], environment)
         if run.returncode != 0:
             raise BenchmarkError(
                 f"hangar-bay fetcher --once exited with {run.returncode}: {run.stderr[-2000:]}"

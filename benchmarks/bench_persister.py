@@ -20,7 +20,7 @@ b2. the same raw COPY on two connections at once (half the contracts with their 
 e. SQLAlchemy Core ``executemany``: per 1000-contract page, one transaction, an upsert of the
    contracts and the items ``ON CONFLICT DO NOTHING`` (the rows built before the clock starts).
 f. ``hangar-bay persister --until-idle`` in a process of its own on a fresh database: its peak
-   RSS (``ru_maxrss`` from ``wait4``) and its wall time.
+   RSS (its own ``VmHWM`` at exit) and its wall time.
 d. the same stream applied a second time to the database of (a) (durable consumer deleted and
    recreated): the idempotent no-op path.
 
@@ -66,7 +66,6 @@ from benchmarks.support import (
     checkpoint,
     cleanup_after,
     fetch_value,
-    hangar_bay,
     load_average,
     megabytes,
     note,
@@ -453,7 +452,7 @@ async def memory_phase(
                 "HANGAR_LOG_LEVEL": "WARNING",
                 "HANGAR_LOG_JSON": "true",
             }
-            run = await run_child([hangar_bay(), "persister", "--until-idle"], environment)
+            run = await run_child("services.cli", ["persister", "--until-idle"], environment)
             if run.returncode != 0:
                 raise BenchmarkError(
                     f"hangar-bay persister exited with {run.returncode}: {run.stderr[-2000:]}"

@@ -6,11 +6,11 @@ the stream holds per live contract after many simulated cycles.
     uv run python -m benchmarks.bench_replay [--contracts 35000] [--cycles 48]
     uv run python -m benchmarks.bench_replay --repeat 1 --cycles 0 --memory-sizes 100000,1000000
 
-The replay runs in a process of its own (``services.persister.replay.replay`` into a fresh
-database migrated to head, as ``hangar-bay replay`` does), so that its peak RSS (``ru_maxrss``
-of ``wait4``) is its own. It sets the read-side indexes and the foreign keys aside, applies on
-two connections and builds what it set aside at the end; the ceiling does the same without
-NATS, JSON or the apply code: the same set-aside code, raw COPY of the same rows on two
+The replay runs in a process of its own (``benchmarks.replay_process``: the replay into a
+fresh database migrated to head, as ``hangar-bay replay`` does), so that its peak RSS (its own
+``VmHWM`` at exit) is its own. It sets the read-side indexes and the foreign keys aside,
+applies on two connections and builds what it set aside at the end; the ceiling does the same
+without NATS, JSON or the apply code: the same set-aside code, raw COPY of the same rows on two
 connections, the same build. One-connection raw COPY into the fully indexed schema is printed
 too, for comparison with earlier figures.
 
@@ -26,7 +26,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,18 +65,6 @@ from tests.servers import ServerUrls
 from tests.support.sim import SIM_BASE_URL, Sim
 
 REGION = 10000002
-#: The replay in a process of its own; prints its report as JSON.
-REPLAY_PROCESS = """
-import asyncio, json, logging, sys
-from common.settings import HangarSettings
-from services.persister.replay import replay
-logging.basicConfig(level=logging.WARNING)
-report = asyncio.run(replay(HangarSettings(), sys.argv[1], migrate=False))
-print(json.dumps({"contracts": report.contracts, "rows": report.rows,
-                  "rejected": report.rejected, "seconds": report.seconds,
-                  "apply_seconds": report.apply_seconds, "index_seconds": report.index_seconds,
-                  "set_aside": len(report.set_aside)}))
-"""
 
 
 class BenchmarkError(RuntimeError):
@@ -145,7 +132,7 @@ async def replay_process(urls: ServerUrls, prefix: str, target: str) -> ReplayRu
         "HANGAR_NAME_PREFIX": prefix,
         "HANGAR_LOG_LEVEL": "WARNING",
     }
-    run = await run_child([sys.executable, "-c", REPLAY_PROCESS, target], environment)
+    run = await run_child("benchmarks.replay_process", [target], environment)
     if run.returncode != 0:
         raise BenchmarkError(f"the replay exited with {run.returncode}: {run.stderr[-2000:]}")
     report = json.loads(run.stdout.strip().splitlines()[-1])

@@ -273,8 +273,8 @@ def child_pids(pid: int) -> list[int]:
 
 @dataclass(frozen=True)
 class ChildRun:
-    """A child process run to its end: exit status, wall seconds, peak RSS (bytes; with that
-    of its own children it waited for, ``ru_maxrss`` of ``wait4``) and its output."""
+    """A child process run to its end: exit status, wall seconds, peak RSS (bytes) and its
+    output."""
 
     returncode: int
     seconds: float
@@ -283,30 +283,56 @@ class ChildRun:
     stderr: str
 
 
-def _run_child(command: Sequence[str], environment: dict[str, str]) -> ChildRun:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+#: Runs a module as ``python -m`` would, and writes the process's own ``VmHWM`` to the file
+#: named by ``HANGAR_BENCH_PEAK_FILE`` when the interpreter exits. Not ``ru_maxrss`` from
+#: ``wait4``: Linux carries the parent's high-water mark into a child's across fork and exec,
+#: so that figure is never below this benchmark process's own peak.
+_PEAK_REPORTING_MAIN = """
+import atexit, os, runpy, sys
+
+def _report_peak():
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["HANGAR_BENCH_PEAK_FILE"], "w") as out:
+        out.write(peak.split()[1])
+
+atexit.register(_report_peak)
+module = sys.argv[1]
+sys.argv = [module, *sys.argv[2:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def _run_child(module: str, arguments: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory(prefix="hangar-bench-peak-") as peak_dir,
+    ):
+        peak_file = Path(peak_dir) / "vmhwm"
+        command = [sys.executable, "-c", _PEAK_REPORTING_MAIN, module, *arguments]
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=environment, stdout=out, stderr=err)
-        # wait4 rather than wait(): it returns the child's own resource usage
-        _, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.Popen(
+            command,
+            env={**environment, "HANGAR_BENCH_PEAK_FILE": str(peak_file)},
+            stdout=out,
+            stderr=err,
+        )
+        returncode = process.wait()
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
         return ChildRun(
-            process.returncode,
+            returncode,
             seconds,
-            usage.ru_maxrss * 1024,  # KiB on Linux
+            peak_kib * 1024,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
         )
 
 
-async def run_child(command: Sequence[str], environment: dict[str, str]) -> ChildRun:
-    """Run ``command`` to its end in a thread (the event loop stays free)."""
-    return await asyncio.to_thread(_run_child, command, environment)
-
-
-def hangar_bay() -> str:
-    """The project's command line in this environment."""
-    return str(Path(sys.executable).with_name("hangar-bay"))
+async def run_child(module: str, arguments: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    """Run ``python -m module arguments`` to its end in a thread (the event loop stays free);
+    its peak RSS is the one it reports itself when it exits (0 if it could not)."""
+    return await asyncio.to_thread(_run_child, module, arguments, environment)
