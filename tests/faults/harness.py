@@ -10,11 +10,13 @@ through ``python -m services.cli``. While it runs it:
 * restarts a service process that exits on its own, as ``restart: unless-stopped`` would
   (each restart is recorded).
 
-After each fault :meth:`Stack.check` waits until the database matches the simulator's
-``/_sim/truth`` (or a deadline) and returns an :class:`InjectionResult`: missing, extra and
-partial contracts, contracts marked gone that are still listed, duplicate rows, duplicates in
+After each fault :meth:`Stack.check` waits until the database matches the simulator's truth
+in every column of contracts, items and bids (``/_sim/truth/rows``; or a deadline) and returns
+an :class:`InjectionResult`: missing, extra and partial contracts, rows differing from ESI in
+some column, contracts marked gone that are still listed, duplicate rows, duplicates in
 the API's listing and in the stream, poison messages and dead letters, the truthfulness of
-``/readyz`` and any 5xx served while no dependency was down, and the recovery time.
+``/readyz`` and any 5xx served while no dependency was down, every API answer during an
+outage by status and ``Retry-After``, processes that exited on their own, and the recovery time.
 """
 
 from __future__ import annotations

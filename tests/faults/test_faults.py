@@ -2,7 +2,8 @@
 the system left to recover, and the invariants checked against the simulator's truth.
 
 By default (CI) only a representative subset runs, one injection each: persister SIGKILL
-mid-batch, NATS restart, PostgreSQL restart, ESI 5xx with HTML bodies, a poison message, and
+mid-batch, one of two persisters killed, NATS restart, PostgreSQL restart, ESI 5xx with HTML
+bodies, a poison message, and
 the proof that the suite fails when an invariant breaks; and, on the shared test servers, two
 deterministic regressions of ordering bugs the scenarios found. ``HANGAR_FAULT_SUITE=full``
 runs every scenario with every moment (see docs/RELIABILITY.md).
