@@ -10,6 +10,9 @@ poison message once, and takes its figures from the last run of a results file.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from services.persister.main import serve
 from services.persister.settings import PersisterSettings
 from tests.faults import report
 from tests.faults.harness import (
+    ROOT,
+    SEED_SWITCH,
     Outage,
     Sample,
     compare,
@@ -31,6 +36,7 @@ from tests.faults.harness import (
     read_db_state,
     truth_of_rows,
 )
+from tests.faults.test_faults import unobserved
 from tests.support.sim import Sim
 from tests.support.stream import jetstream, publish
 
@@ -169,3 +175,31 @@ def test_the_report_prints_the_last_run_of_its_records(tmp_path: Path) -> None:
     assert "exited on their own (restarted by the harness): 1" in text
     assert "pull-loop restarts logged by the persisters: 2" in text
     assert "API probe: 40 reads and 40 `/readyz` requests" in text
+
+
+def _seed_of_a_run(environment: dict[str, str]) -> int:
+    program = "from tests.faults.harness import RUN_SEED; print(RUN_SEED)"
+    env = {k: v for k, v in os.environ.items() if k != SEED_SWITCH} | environment
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_random_delays_come_from_a_seed_that_varies_between_runs_unless_set() -> None:
+    seeds = {_seed_of_a_run({}) for _ in range(3)}
+    assert len(seeds) > 1, "every run drew the same delays"
+    assert _seed_of_a_run({SEED_SWITCH: "4242"}) == 4242
+
+
+def test_an_injection_whose_moment_never_came_fails() -> None:
+    assert unobserved(True, "churn, applying", "a write transaction") == []
+    assert unobserved(False, "churn, applying", "a write transaction") == [
+        "churn, applying: a write transaction was not observed before the injection"
+    ]
