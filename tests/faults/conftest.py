@@ -49,7 +49,8 @@ def _whole_suite(config: pytest.Config) -> bool:
         and not config.getoption("keyword")
         and not config.getoption("markexpr")
         and faults_dir in chosen
-        and not config.getoption("exitfirst")
+        and not config.getoption("maxfail", 0)
+        and not config.getoption("collectonly")
     )
 
 
@@ -93,5 +94,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     target = os.environ.get(RESULTS_SWITCH)
     if target and _whole_suite(session.config):
-        RELIABILITY.write_text(report.document(report.load(Path(target))))
+        records = report.load(Path(target))
+        if not report.injections(records):
+            return
+        RELIABILITY.write_text(report.document(records))
         print(f"\n{RELIABILITY} regenerated from {target}")
