@@ -1228,6 +1228,10 @@ class Stack:
                     last = (truth, db, divergence)
                     if divergence.converged:
                         return now(), truth, db, divergence
+                    if divergence.wrong_bids and not (
+                        divergence.wrong_columns or divergence.wrong_items
+                    ):
+                        await self.let_bids_cache_expire()
             if now() >= deadline:
                 return None, *last
             await asyncio.sleep(0.4)
@@ -1420,6 +1424,20 @@ class Stack:
         )
         outage.up_at = now()
         return outage
+
+    async def let_bids_cache_expire(self) -> None:
+        """Let ESI's bids cache window (300 s, whatever the simulator's ``--cache-seconds``)
+        pass for the fetcher: it asks for bids again at its next cycle. The simulator's world
+        gives auctions new bids at every generation, and the harness advances generations
+        seconds apart, so without this the fetcher would rightly wait out the window."""
+        client = aioredis.from_url(f"redis://127.0.0.1:{self.redis_port}/0")
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{PREFIX}:bids_fresh:*")]
+            if keys:
+                await client.delete(*keys)
+                self.mark(f"bids cache of {len(keys)} auctions expired for the fetcher")
+        finally:
+            await client.aclose()
 
     async def flush_redis(self) -> None:
         client = aioredis.from_url(f"redis://127.0.0.1:{self.redis_port}/0")
