@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -404,7 +404,8 @@ def canonical(column: str, value: object) -> object:
     if value is None:
         return None
     if column in _MONEY:
-        return str(Decimal(str(value)).quantize(_CENT))
+        # as PostgreSQL rounds a numeric(20, 2): half away from zero
+        return str(Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
     if column in _TIMES:
         moment = (
             value
