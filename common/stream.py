@@ -4,6 +4,13 @@ Retention follows churn, not polling: every contracts or bids batch has a subjec
 and a region's sweep always the same one, so ``max_msgs_per_subject=1`` keeps every batch but
 only the newest sweep of each region. EVE contracts live at most four weeks (plus the days a
 courier may take), so batches older than ``max_age`` describe nothing live.
+
+When ``max_bytes`` is reached the stream refuses new messages (``discard: new``) instead of
+deleting its oldest ones: with ``discard: old`` a batch the persister has not consumed yet
+would vanish without anyone being told. Refused, the fetcher's publish fails, nothing is
+recorded as published, and the region's cycle fails and is retried until there is room (an
+operator raises ``max_bytes`` or ``max_age`` frees space). The per-subject limit still
+replaces a region's previous sweep, which the newer one supersedes.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ def stream_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
         max_bytes=limits.max_bytes,
         max_msg_size=limits.max_msg_size,
         max_msgs_per_subject=1,
-        discard=DiscardPolicy.OLD,
+        discard=DiscardPolicy.NEW,
+        discard_new_per_subject=False,
         duplicate_window=limits.duplicate_window_seconds,
         num_replicas=limits.replicas,
         description="Hangar Bay: contracts with items, region sweeps and auction bids",
