@@ -16,7 +16,7 @@ from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
 from common.ops_server import OpsServer
-from common.stream import ensure_streams
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.persister import metrics
 from services.persister.consumer import build_broker
@@ -71,7 +71,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         for broker in brokers:
             await broker.connect()
         js = brokers[0].config.connection_state.stream
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, stream_limits(settings))
         for broker in brokers:
             await broker.start()
         log.info(
