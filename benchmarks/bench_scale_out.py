@@ -18,9 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -40,6 +42,7 @@ from benchmarks.support import (
     unique_prefix,
 )
 from common.db import asyncpg_dsn
+from common.embedded_servers import free_port, wait_for_port
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from tests.servers import ServerUrls
@@ -54,7 +57,22 @@ def _wait_with_rusage(process: subprocess.Popen[bytes]) -> tuple[int, int]:
     return process.returncode, usage.ru_maxrss * 1024
 
 
-def _start(urls: ServerUrls, prefix: str, database_url: str) -> subprocess.Popen[bytes]:
+@dataclass
+class Persister:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+
+    def applied_batches(self) -> float:
+        """Contracts batches this process applied (its own Prometheus counter)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith('hangar_persister_messages_applied_total{kind="contracts"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+
+def _start(urls: ServerUrls, prefix: str, database_url: str) -> Persister:
+    metrics_port = free_port()
     env = {
         **os.environ,
         "HANGAR_DATABASE_URL": database_url,
@@ -63,14 +81,17 @@ def _start(urls: ServerUrls, prefix: str, database_url: str) -> subprocess.Popen
         "HANGAR_NAME_PREFIX": prefix,
         "HANGAR_LOG_LEVEL": "WARNING",
         "HANGAR_LOG_JSON": "true",
+        "HANGAR_METRICS_PORT": str(metrics_port),
     }
-    return subprocess.Popen([*CLI, "persister"], env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen([*CLI, "persister"], env=env, stdout=subprocess.DEVNULL)
+    wait_for_port(metrics_port, process, "persister", timeout=60)
+    return Persister(process, metrics_port)
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> list[int]:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    results = [_wait_with_rusage(process) for process in processes]
+def _stop(persisters: list[Persister]) -> list[int]:
+    for persister in persisters:
+        persister.process.send_signal(signal.SIGTERM)
+    results = [_wait_with_rusage(persister.process) for persister in persisters]
     for code, _ in results:
         if code != 0:
             raise RuntimeError(f"a persister exited with {code}")
@@ -107,12 +128,20 @@ async def _wait_for_rows(database_url: str, contracts: int, items: int) -> None:
     raise TimeoutError("the persisters did not store the whole load within 600 s")
 
 
+@dataclass
+class Figures:
+    seconds: Samples = field(default_factory=Samples)
+    peak_rss: list[int] = field(default_factory=list)
+    #: Share of the batches applied by the busiest persister, per run.
+    busiest_share: list[float] = field(default_factory=list)
+
+
 async def scale_phase(
     urls: ServerUrls, contracts: int, counts: list[int], repeat: int
-) -> dict[int, tuple[Samples, list[int]]]:
+) -> dict[int, Figures]:
     """Persisters started and pulling first; then the load is published; the clock runs from
     the first publish to the moment the database holds every contract and item."""
-    figures: dict[int, tuple[Samples, list[int]]] = {n: (Samples(), []) for n in counts}
+    figures = {n: Figures() for n in counts}
     for round_ in range(repeat):
         for persisters in counts:
             prefix = unique_prefix(f"scale{persisters}")
@@ -122,7 +151,7 @@ async def scale_phase(
             async with cleanup_after(urls, prefix, databases, keep=False):
                 target = await databases.fresh(f"r{round_}")
                 client = await nats.connect(urls.nats_url)
-                processes: list[subprocess.Popen[bytes]] = []
+                processes: list[Persister] = []
                 try:
                     js = client.jetstream()
                     await ensure_streams(js, subjects)
@@ -136,12 +165,14 @@ async def scale_phase(
                                 headers={"Nats-Msg-Id": message.message_id},
                             )
                         await _wait_for_rows(target, load.contracts, load.items)
+                    applied = [await asyncio.to_thread(p.applied_batches) for p in processes]
                 finally:
                     await client.close()
                     peaks = await asyncio.to_thread(_stop, processes)
-                samples, rss = figures[persisters]
-                samples.add(watch.seconds)
-                rss.extend(peaks)
+                figure = figures[persisters]
+                figure.seconds.add(watch.seconds)
+                figure.peak_rss.extend(peaks)
+                figure.busiest_share.append(max(applied) / sum(applied))
     return figures
 
 
@@ -150,22 +181,31 @@ async def main(options: argparse.Namespace) -> None:
         note(load_average())
         note(f"cores: {os.cpu_count()}")
         figures = await scale_phase(urls, options.contracts, options.persisters, options.repeat)
-        baseline = figures[options.persisters[0]][0].median
+        baseline = figures[options.persisters[0]].seconds.median
         rows = []
-        for persisters, (samples, rss) in figures.items():
+        for persisters, figure in figures.items():
+            median = figure.seconds.median
             rows.append(
                 [
                     str(persisters),
-                    number(samples.median, 2),
-                    number(rate(options.contracts, samples.median)),
-                    number(baseline / samples.median, 2),
-                    number(max(rss) / 2**20, 1),
+                    number(median, 2),
+                    number(rate(options.contracts, median)),
+                    number(baseline / median, 2),
+                    f"{max(figure.busiest_share):.2f}",
+                    number(max(figure.peak_rss) / 2**20, 1),
                 ]
             )
         print_table(
             f"{options.contracts:,} contracts drained by N persisters on one durable consumer "
             f"(first publish to last row, medians of {options.repeat})",
-            ["persisters", "seconds", "contracts/s", f"vs {options.persisters[0]}", "peak RSS MB"],
+            [
+                "persisters",
+                "seconds",
+                "contracts/s",
+                f"vs {options.persisters[0]}",
+                "busiest share of batches",
+                "peak RSS MB",
+            ],
             rows,
         )
         note(load_average())

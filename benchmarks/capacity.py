@@ -27,7 +27,13 @@ import httpx
 import nats
 
 from benchmarks.bench_persister import make_load
-from benchmarks.bench_scale_out import _start, _stop, _wait_for_consumers, _wait_for_rows
+from benchmarks.bench_scale_out import (
+    Persister,
+    _start,
+    _stop,
+    _wait_for_consumers,
+    _wait_for_rows,
+)
 from benchmarks.support import (
     Databases,
     Stopwatch,
@@ -129,7 +135,7 @@ async def measure(urls: ServerUrls, contracts: int) -> Measured:
     async with cleanup_after(urls, prefix, databases, keep=False):
         target = await databases.fresh("model")
         client = await nats.connect(urls.nats_url)
-        processes: list[subprocess.Popen[bytes]] = []
+        processes: list[Persister] = []
         try:
             js = client.jetstream()
             await ensure_streams(js, subjects)
