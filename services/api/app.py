@@ -19,6 +19,7 @@ from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
 from services.api.metrics import ApiMetrics, MetricsMiddleware
+from services.api.replica import ReplicaLag
 from services.api.response_cache import ResponseCache
 from services.api.routes import router
 from services.api.settings import ApiSettings
@@ -104,6 +105,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 settings.response_cache_max_bytes,
                 metrics.response_cache_lookups,
             ),
+            replica_lag=ReplicaLag(),
         )
         try:
             yield

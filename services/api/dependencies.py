@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from services.api.cursor import CursorCodec
+from services.api.replica import ReplicaLag
 from services.api.response_cache import ResponseCache
 from services.api.settings import ApiSettings
 
@@ -25,6 +26,7 @@ class ApiState:
     engine: AsyncEngine
     cursors: CursorCodec
     responses: ResponseCache
+    replica_lag: ReplicaLag
 
 
 # Dependencies are coroutines: FastAPI would run plain functions in its thread pool.

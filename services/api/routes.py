@@ -25,7 +25,7 @@ from services.api.dependencies import (
 from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
 from services.api.errors import ApiError
-from services.api.replica import REPLICA_LAG_HEADER, replica_lag_seconds
+from services.api.replica import REPLICA_LAG_HEADER
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
@@ -301,11 +301,13 @@ async def get_contract(
         503: _UNAVAILABLE,
     },
 )
-async def list_regions(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def list_regions(
+    request: Request, session: SessionDep, settings: SettingsDep, state: StateDep
+) -> Response:
     """Every region that has been swept or has contracts: when its newest complete sweep was
     applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
     rows = await queries.region_freshness(session)
-    lag = await replica_lag_seconds(session) if settings.database_read_url else None
+    lag = await state.replica_lag.seconds(session) if settings.database_read_url else None
     regions = RegionList(
         regions=[RegionFreshness.model_validate(dict(row)) for row in rows],
         replica_lag_seconds=lag,
@@ -390,7 +392,7 @@ async def readyz(state: StateDep) -> JSONResponse:
             async with state.engine.connect() as connection:
                 await queries.ping(connection)
                 if state.settings.database_read_url:
-                    lag = await replica_lag_seconds(connection)
+                    lag = await state.replica_lag.seconds(connection)
     except Exception as error:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", error=repr(error))
         return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)

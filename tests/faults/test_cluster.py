@@ -1,4 +1,5 @@
-"""Past one machine: a 3-node NATS cluster (R3 streams) under the fetcher and two persisters.
+"""Past one machine: a 3-node NATS cluster (R3 streams) under the fetcher and two persisters,
+and the API on a streaming PostgreSQL replica during a first load.
 
 While ``hangar-bay fetcher --once`` publishes a first load and two ``hangar-bay persister``
 processes consume it from one durable consumer, a node is SIGKILLed (the stream's leader, or a
@@ -32,11 +33,16 @@ import httpx
 import nats
 import pytest
 
-from common.db import asyncpg_dsn
+from common.db import asyncpg_dsn, with_database
 from common.embedded_servers import free_port, wait_for_port
+from common.migration import upgrade_async
 from common.settings import HangarSettings
 from common.subjects import Subjects
+from services.api.app import create_app
+from services.api.replica import REPLICA_LAG_HEADER
+from services.api.settings import ApiSettings
 from tests.support.nats_cluster import NatsCluster, nats_cluster
+from tests.support.pg_replica import primary_with_replica
 
 pytestmark = pytest.mark.faults
 
@@ -274,3 +280,90 @@ async def test_cluster_survives(
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@dataclass
+class ReplicaResult:
+    scenario: str
+    contracts: int
+    missing_on_replica: int
+    extra_on_replica: int
+    wrong_items_on_replica: int
+    lag_samples: int
+    max_lag_seconds: float
+    catch_up_seconds: float
+    readyz_failures_during_load: int
+
+
+@pytest.mark.timeout(900 if FULL else 420)
+async def test_a_read_replica_follows_a_first_load(
+    simulator: str, settings: HangarSettings, tmp_path: Path
+) -> None:
+    """The fetcher and a persister write a first load to the primary while the API reads a
+    streaming replica: the API's reported lag is sampled throughout, and the replica ends
+    equal to the simulator's truth."""
+    with primary_with_replica(Path(tempfile.mkdtemp(prefix="hangar-bay-replica-"))) as pair:
+        admin = await asyncpg.connect(asyncpg_dsn(pair.primary_url))
+        try:
+            await admin.execute('CREATE DATABASE "hangar_bay"')
+        finally:
+            await admin.close()
+        primary = with_database(pair.primary_url, "hangar_bay")
+        replica = with_database(pair.replica_url, "hangar_bay")
+        await upgrade_async(primary)
+        env = {
+            **_environment(settings, settings.nats_url, simulator),
+            "HANGAR_DATABASE_URL": primary,
+            "HANGAR_STREAM_REPLICAS": "1",
+        }
+        persister = _spawn(["persister"], env, tmp_path / "persister.log")
+        fetcher = _spawn(["fetcher", "--once"], env, tmp_path / "fetcher.log")
+        api_settings = ApiSettings(
+            database_url=primary, database_read_url=replica, response_cache_s=0
+        )
+        app = create_app(api_settings)
+        lags: list[float] = []
+        not_ready = 0
+        try:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://api"
+                ) as api,
+            ):
+                while fetcher.poll() is None:
+                    regions = await api.get("/v1/regions")
+                    lags.append(float(regions.headers[REPLICA_LAG_HEADER]))
+                    not_ready += (await api.get("/readyz")).status_code != 200
+                    await asyncio.sleep(0.2)
+                assert fetcher.returncode == 0, (tmp_path / "fetcher.log").read_text()[-3000:]
+                truth = _truth(simulator)
+                await _wait_for_truth(primary, truth, timeout=300)
+                settled = time.monotonic()
+                seen = await _wait_for_truth(replica, truth, timeout=120)
+                catch_up = time.monotonic() - settled
+                lags.append(float((await api.get("/v1/regions")).headers[REPLICA_LAG_HEADER]))
+        finally:
+            persister.send_signal(signal.SIGTERM)
+            persister.wait(timeout=60)
+        result = ReplicaResult(
+            scenario="read-replica",
+            contracts=len(truth),
+            missing_on_replica=len(truth.keys() - seen.keys()),
+            extra_on_replica=len(seen.keys() - truth.keys()),
+            wrong_items_on_replica=sum(
+                1 for cid in truth.keys() & seen.keys() if truth[cid] != seen[cid]
+            ),
+            lag_samples=len(lags),
+            max_lag_seconds=max(lags),
+            catch_up_seconds=catch_up,
+            readyz_failures_during_load=not_ready,
+        )
+        print(json.dumps(asdict(result)))
+        results = os.environ.get("HANGAR_FAULT_RESULTS")
+        if results:
+            with Path(results).open("a") as out:
+                out.write(json.dumps({"kind": "replica", **asdict(result)}) + "\n")
+        assert (result.missing_on_replica, result.extra_on_replica) == (0, 0)
+        assert result.wrong_items_on_replica == 0
+        assert result.lag_samples > 0
