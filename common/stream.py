@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
+from common.settings import HangarSettings
 from common.subjects import Subjects
 
 DAY = 24 * 3600
@@ -33,6 +34,11 @@ class StreamLimits:
     max_msg_size: int = 8 * 1024**2
     duplicate_window_seconds: float = 30 * 60
     replicas: int = 1
+
+
+def stream_limits(settings: HangarSettings) -> StreamLimits:
+    """The limits a process asks for, from its settings."""
+    return StreamLimits(replicas=settings.stream_replicas)
 
 
 def stream_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
@@ -67,15 +73,46 @@ def dead_letter_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig
     )
 
 
+class StreamSetupError(RuntimeError):
+    """A stream could not be created or brought to the configured limits; the message says
+    which stream, what it has, what was asked and what to do."""
+
+
 async def ensure_streams(
     js: JetStreamContext, subjects: Subjects, limits: StreamLimits | None = None
 ) -> None:
-    """Create the streams, or bring an existing one's limits up to date."""
+    """Create the streams, or bring an existing one's limits (and replica count) up to date.
+
+    A replica count the servers cannot give (more replicas than JetStream nodes) or cannot
+    change to is an error naming the stream and both counts, never silently ignored.
+    """
     limits = limits or StreamLimits()
     for config in (stream_config(subjects, limits), dead_letter_config(subjects, limits)):
+        name = str(config.name)
         try:
-            await js.stream_info(str(config.name))
+            existing = await js.stream_info(name)
         except NotFoundError:
-            await js.add_stream(config)
-        else:
+            try:
+                await js.add_stream(config)
+            except APIError as error:
+                raise StreamSetupError(
+                    f"cannot create stream {name} with {limits.replicas} replica(s) "
+                    f"(HANGAR_STREAM_REPLICAS): {error.description or error}"
+                ) from error
+            continue
+        current = existing.config.num_replicas or 1
+        try:
             await js.update_stream(config)
+        except APIError as error:
+            raise StreamSetupError(
+                f"stream {name} has {current} replica(s), HANGAR_STREAM_REPLICAS asks for "
+                f"{limits.replicas}, and the servers refused the change: "
+                f"{error.description or error}. Set HANGAR_STREAM_REPLICAS={current}, or give "
+                f"the cluster at least {limits.replicas} JetStream nodes."
+            ) from error
+        updated = await js.stream_info(name)
+        if (updated.config.num_replicas or 1) != limits.replicas:
+            raise StreamSetupError(
+                f"stream {name} still has {updated.config.num_replicas or 1} replica(s) after "
+                f"asking for {limits.replicas} (HANGAR_STREAM_REPLICAS)"
+            )

@@ -14,6 +14,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from services.api.cursor import CursorCodec
 from services.api.page_cache import PageCache
+from services.api.replica import ReplicaLag
 from services.api.settings import ApiSettings
 
 
@@ -25,6 +26,7 @@ class ApiState:
     engine: AsyncEngine
     cursors: CursorCodec
     pages: PageCache
+    replica_lag: ReplicaLag
 
 
 # Dependencies are coroutines: FastAPI would run plain functions in its thread pool.

@@ -25,6 +25,7 @@ from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
 from services.api.errors import ApiError
 from services.api.http_validation import conditional_body, conditional_json
+from services.api.replica import REPLICA_LAG_HEADER
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
@@ -268,12 +269,21 @@ async def get_contract(
         503: _UNAVAILABLE,
     },
 )
-async def list_regions(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def list_regions(
+    request: Request, session: SessionDep, settings: SettingsDep, state: StateDep
+) -> Response:
     """Every region that has been swept or has contracts: when its newest complete sweep was
     applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
     rows = await queries.region_freshness(session)
-    regions = RegionList(regions=[RegionFreshness.model_validate(dict(row)) for row in rows])
-    return conditional_json(request, regions, settings.cache_max_age_s)
+    lag = await state.replica_lag.seconds(session) if settings.database_read_url else None
+    regions = RegionList(
+        regions=[RegionFreshness.model_validate(dict(row)) for row in rows],
+        replica_lag_seconds=lag,
+    )
+    response = conditional_json(request, regions, settings.cache_max_age_s)
+    if lag is not None:
+        response.headers[REPLICA_LAG_HEADER] = f"{lag:.3f}"
+    return response
 
 
 @router.get(
@@ -336,14 +346,32 @@ async def healthz() -> JSONResponse:
     tags=["health"],
     summary="The database answers",
     response_model=HealthStatus,
-    responses={503: {"model": HealthStatus, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": HealthStatus,
+            "description": "The database does not answer, or the read replica lags too far.",
+        }
+    },
 )
 async def readyz(state: StateDep) -> JSONResponse:
+    lag: float | None = None
     try:
         async with asyncio.timeout(state.settings.readiness_timeout_s):
             async with state.engine.connect() as connection:
                 await queries.ping(connection)
+                if state.settings.database_read_url:
+                    lag = await state.replica_lag.seconds(connection)
     except Exception as error:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", error=repr(error))
         return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)
+    if lag is not None:
+        headers = {**_NO_STORE, REPLICA_LAG_HEADER: f"{lag:.3f}"}
+        if lag > state.settings.replica_max_lag_s:
+            log.warning("not ready: read replica behind", lag_seconds=lag)
+            return JSONResponse(
+                {"status": "replica_lagging", "replica_lag_seconds": lag},
+                status_code=503,
+                headers=headers,
+            )
+        return JSONResponse({"status": "ok", "replica_lag_seconds": lag}, headers=headers)
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)

@@ -285,6 +285,13 @@ class RegionFreshness(BaseModel):
 
 class RegionList(BaseModel):
     regions: list[RegionFreshness]
+    replica_lag_seconds: float | None = Field(
+        None,
+        description=(
+            "How far the read replica answering this API is behind the primary, in seconds; "
+            "null when the API reads the primary itself."
+        ),
+    )
 
 
 class StatusCount(BaseModel):
@@ -327,4 +334,7 @@ class ErrorResponse(BaseModel):
 
 
 class HealthStatus(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "replica_lagging"]
+    replica_lag_seconds: float | None = Field(
+        None, description="With a read replica: how far it is behind the primary, in seconds."
+    )

@@ -18,7 +18,7 @@ from nats.aio.client import Client
 
 from common.esi_models import region_list
 from common.ops_server import OpsServer
-from common.stream import ensure_streams
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.fetcher.cycle import CycleReport, RegionCycle
 from services.fetcher.esi_client import EsiClient, UnexpectedEsiStatusError, build_http_client
@@ -57,7 +57,7 @@ async def fetcher_resources(
         nats_client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
         stack.push_async_callback(nats_client.drain)
         js = nats_client.jetstream()
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, stream_limits(settings))
         esi = EsiClient(
             http, Governor(settings.max_in_flight, settings.error_limit_floor), settings
         )

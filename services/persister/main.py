@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 from common.db import asyncpg_dsn
 from common.ops_server import OpsServer
 from common.pull_loop import PullLoop
-from common.stream import ensure_streams
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.persister import metrics
 from services.persister.consumer import fetch_handler, pull_subscription
@@ -59,7 +59,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         if settings.metrics_port:
             await ops.start()
         js = client.jetstream()
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, stream_limits(settings))
         # One fetch at a time; up to ``apply_concurrency`` fetches applied at once, each in its
         # own transaction, as by that many processes.
         pull_loop = PullLoop(
