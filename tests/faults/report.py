@@ -244,6 +244,56 @@ def timings() -> list[str]:
     return lines
 
 
+def _optional(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def cluster(rows: list[Row]) -> list[str]:
+    """The 3-node NATS cluster scenarios (``test_cluster.py``), one line each."""
+    scenarios = [row for row in rows if row.get("record") == "cluster"]
+    if not scenarios:
+        return ["No cluster scenario ran in this run."]
+    lines = [
+        "| scenario | contracts | missing | extra | wrong items | without items | fetcher "
+        "publishing at the fault | fetcher exit | persisters exited on their own | leader "
+        "before → after | new leader (s) | restarted node current (s) | database equal to the "
+        "truth after (s) | publish retries |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in scenarios:
+        lines.append(
+            f"| {row['scenario']} | {row['contracts']} | {row['missing']} | {row['extra']} "
+            f"| {row['wrong_items']} | {row['without_items']} "
+            f"| {'yes' if row['fetcher_publishing_at_fault'] else 'no'} | {row['fetcher_exit']} "
+            f"| {row['persisters_exited_on_their_own']} "
+            f"| {row['leader_before']} → {row['leader_after']} "
+            f"| {_optional(row['election_seconds'])} | {_optional(row['catch_up_seconds'])} "
+            f"| {_optional(row['settle_seconds'])} | {row['publish_retries']} |"
+        )
+    return lines
+
+
+def replica(rows: list[Row]) -> list[str]:
+    """The read-replica scenario: the lag the API reported during a first load."""
+    scenarios = [row for row in rows if row.get("record") == "replica"]
+    if not scenarios:
+        return ["No read-replica scenario ran in this run."]
+    lines = [
+        "| contracts | missing on the replica | extra | wrong items | lag samples | largest "
+        "lag reported (s) | replica equal after the primary (s) | `/readyz` failures during "
+        "the load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in scenarios:
+        lines.append(
+            f"| {row['contracts']} | {row['missing_on_replica']} | {row['extra_on_replica']} "
+            f"| {row['wrong_items_on_replica']} | {row['lag_samples']} "
+            f"| {row['max_lag_seconds']:.2f} | {row['catch_up_seconds']:.2f} "
+            f"| {row['readyz_failures_during_load']} |"
+        )
+    return lines
+
+
 def values(rows: list[Row]) -> dict[str, str]:
     everything = injections(rows)
     real = [row for row in everything if BROKEN_MARK not in row["fault"]]
@@ -269,6 +319,8 @@ def values(rows: list[Row]) -> dict[str, str]:
         "matrix": "\n".join(matrix(real)),
         "control": "\n".join(control(broken)),
         "details": "\n".join(details(real)),
+        "cluster": "\n".join(cluster(rows)),
+        "replica": "\n".join(replica(rows)),
         "replicas": str(limits.replicas),
         "max_age_days": f"{limits.max_age_seconds / DAY:g}",
         "max_bytes_gib": f"{limits.max_bytes / 1024**3:g}",

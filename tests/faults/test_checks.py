@@ -158,6 +158,15 @@ def test_the_report_prints_the_last_run_of_its_records(tmp_path: Path) -> None:
                    process_restarts_count=1, consume_loop_deaths=2,
                    api_reads_during_outage={"503 with Retry-After: 1": 7},
                    readyz_answers_while_down={"503 with Retry-After: 1": 5}),
+        {"record": "cluster", "scenario": "kill-leader", "contracts": 4000, "missing": 0,
+         "extra": 0, "wrong_items": 0, "without_items": 0, "fetcher_publishing_at_fault": True,
+         "fetcher_exit": 0, "persisters_exited_on_their_own": 0, "leader_before": "n1",
+         "leader_after": "n3", "election_seconds": 5.83, "catch_up_seconds": 2.01,
+         "settle_seconds": 17.2, "publish_retries": 1, "notes": []},
+        {"record": "replica", "scenario": "read-replica", "contracts": 4000,
+         "missing_on_replica": 0, "extra_on_replica": 0, "wrong_items_on_replica": 0,
+         "lag_samples": 392, "max_lag_seconds": 0.61, "catch_up_seconds": 0.23,
+         "readyz_failures_during_load": 0},
         {"record": "session", "wall_seconds": 754.0, "passed": 61, "failed": 1},
     ]  # fmt: skip
     path = tmp_path / "faults.jsonl"
@@ -177,6 +186,11 @@ def test_the_report_prints_the_last_run_of_its_records(tmp_path: Path) -> None:
     assert "exited on their own (restarted by the harness): 1" in text
     assert "pull-loop restarts logged by the persisters: 2" in text
     assert "API probe: 40 reads and 40 `/readyz` requests" in text
+    assert (
+        "| kill-leader | 4000 | 0 | 0 | 0 | 0 | yes | 0 | 0 | n1 → n3 | 5.8 | 2.0 | 17.2 | 1 |"
+        in text
+    )
+    assert "| 4000 | 0 | 0 | 0 | 392 | 0.61 | 0.23 | 0 |" in text
 
 
 def _seed_of_a_run(environment: dict[str, str]) -> int:

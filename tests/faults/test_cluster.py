@@ -191,7 +191,7 @@ def _record(result: ClusterResult) -> None:
     results = os.environ.get("HANGAR_FAULT_RESULTS")
     if results:
         with Path(results).open("a") as out:
-            out.write(json.dumps({"kind": "cluster", **asdict(result)}) + "\n")
+            out.write(json.dumps({"record": "cluster", **asdict(result)}) + "\n")
 
 
 @pytest.mark.timeout(900 if FULL else 420)
@@ -363,7 +363,7 @@ async def test_a_read_replica_follows_a_first_load(
         results = os.environ.get("HANGAR_FAULT_RESULTS")
         if results:
             with Path(results).open("a") as out:
-                out.write(json.dumps({"kind": "replica", **asdict(result)}) + "\n")
+                out.write(json.dumps({"record": "replica", **asdict(result)}) + "\n")
         assert (result.missing_on_replica, result.extra_on_replica) == (0, 0)
         assert result.wrong_items_on_replica == 0
         assert result.lag_samples > 0
