@@ -703,7 +703,6 @@ class InjectionResult:
     process_restarts: list[str]
     #: Service processes that exited on their own when the scenario did not expect it.
     unexpected_exits: list[str]
-    consume_loop_deaths: int
     process_problems: list[str]
     seed: int = RUN_SEED
 
@@ -894,7 +893,6 @@ class Stack:
         self.failed = False
         self.timeline: list[str] = []
         self._poison_serial = 0
-        self._deaths_seen = 0
         self._duplicate_pairs_seen: set[tuple[int, int]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_client: NatsClient | None = None
@@ -1074,22 +1072,6 @@ class Stack:
     async def _on_max_deliveries(self, message: Msg) -> None:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             self.abandoned.append(int(orjson.loads(message.data)["stream_seq"]))
-
-    def _consume_loop_deaths(self) -> int:
-        """How often FastStream's pull loop died and was restarted since the last check (0
-        when the persister's logs hold no such line, as with a loop of its own).
-
-        FastStream 0.7 catches ``nats.errors.TimeoutError`` in its pull loop, but nats-py's
-        ``fetch`` also raises a bare ``asyncio.TimeoutError``; the loop then dies with the
-        messages it already fetched, which JetStream redelivers only after ``ack_wait``.
-        """
-        total = 0
-        for persister in self.persisters:
-            with contextlib.suppress(OSError):
-                total += persister.log_path.read_bytes().count(b"is being executed")
-        deaths = total - self._deaths_seen
-        self._deaths_seen = total
-        return deaths
 
     def mark(self, event: str) -> None:
         """Note ``event`` in the scenario's timeline (``timeline.txt`` in its directory)."""
@@ -1553,7 +1535,6 @@ class Stack:
                 for exit_ in self.restarts
                 if exit_.split(" ", 1)[0] not in self.config.expected_exits
             ],
-            consume_loop_deaths=self._consume_loop_deaths(),
             process_problems=list(injected.problems),
         )
         self.restarts.clear()

@@ -121,8 +121,8 @@ def details(rows: list[Row]) -> list[str]:
     """One line per injection."""
     lines = [
         "| Fault | Moment | What happened | Recovery (s) | Lost | Wrong columns "
-        "| Stream duplicates | Abandoned by JetStream | Pull-loop restarts | Verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Stream duplicates | Abandoned by JetStream | Verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])[:160]
@@ -132,7 +132,7 @@ def details(rows: list[Row]) -> list[str]:
             f"| {recovery if recovery is not None else 'never'} "
             f"| {row['lost']} | {_columns_wrong([row])} | {row['stream_duplicates']} "
             f"| {row['abandoned_without_dead_letter_count']} "
-            f"| {row.get('consume_loop_deaths', 0)} | {verdict} |"
+            f"| {verdict} |"
         )
     return lines
 
@@ -154,8 +154,6 @@ def totals(rows: list[Row]) -> list[str]:
         f"- processes that exited on their own (restarted by the harness): "
         f"{_count(rows, 'process_restarts')}, of them not expected by their scenario: "
         f"{_count(rows, 'unexpected_exits')}",
-        f"- FastStream pull-loop restarts logged by the persisters: "
-        f"{sum(int(r.get('consume_loop_deaths', 0)) for r in rows)}",
         f"- API probe: {sum(r['api_reads'] for r in rows)} reads and "
         f"{sum(r['readyz_samples'] for r in rows)} `/readyz` requests, "
         f"{readyz_down} of them while PostgreSQL was surely down",

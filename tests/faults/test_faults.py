@@ -922,9 +922,8 @@ async def test_a_contracts_batch_applied_after_a_newer_sweep_does_not_resurrect_
 ) -> None:
     """Contract 3 is listed by generation 1 and gone by generation 2. The persister may apply
     the sweep of generation 2 before the contracts batch of generation 1: JetStream redelivers
-    an unacknowledged fetch only after ack_wait, behind newer messages (after a crash, or when
-    FastStream's pull loop drops a fetch, see harness.Stack._consume_loop_deaths). Contract 3
-    must not end up outstanding."""
+    an unacknowledged fetch only after ack_wait, behind newer messages (after a crash, for
+    example). Contract 3 must not end up outstanding."""
     batch = f.batch([f.contract(1), f.contract(2), f.contract(3)], gen=1)
     persister = PersisterSettings.model_validate(
         {**settings.model_dump(), "retry_delay_seconds": 0.1, "ack_wait_seconds": 2}
