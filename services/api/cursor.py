@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import asyncpg
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature, Signer, want_bytes
 
 from services.api.queries import NULLABLE_SORTS, Keyset, SortValue
 from services.api.schemas import ContractListQuery, SortKey
@@ -104,15 +104,27 @@ def _b64decode(text: bytes) -> bytes:
     return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
 
 
+class _CursorSigner(Signer):
+    """HMAC-SHA256 under a key derived from the secret and the cursor's salt, derived once
+    rather than for every signature (``derive_key`` is itsdangerous's override point)."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(secret, salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+        self._derived_key = super().derive_key()
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        if secret_key is None or want_bytes(secret_key) == self.secret_keys[-1]:
+            return self._derived_key
+        return super().derive_key(secret_key)
+
+
 class CursorCodec:
     """Signs and verifies cursors with one key."""
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the cursor secret must be at least 16 bytes")
-        self._signer = Signer(
-            secret, salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256
-        )
+        self._signer = _CursorSigner(secret)
 
     def encode(self, cursor: Cursor) -> str:
         payload = json.dumps(
