@@ -146,7 +146,7 @@ async def remove_redis_keys(redis_url: str, prefix: str) -> None:
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
+            await client.unlink(*keys[start : start + 1000])  # freed in the background
     finally:
         await client.aclose()
 
