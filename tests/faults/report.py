@@ -207,6 +207,16 @@ def run_line(rows: list[Row]) -> str:
         for key in ("passed", "failed", "errors", "xfailed", "xpassed", "skipped")
         if session.get(key)
     )
+    if not session:
+        return (
+            f"Run started {run.get('started_at', 'at an unknown time')} on commit {commit}, "
+            f"suite `{run.get('suite', 'unknown')}`, seed {run.get('seed', 'unknown')} "
+            f"(`HANGAR_FAULT_SEED`), arguments `{' '.join(run.get('arguments', []))}`. "
+            "**The run was stopped before its end** (its records hold no session outcome): "
+            "the figures below cover only the injections it recorded, and the scenarios that "
+            "did not run are absent. Recovery is measured from the end of the fault, with the "
+            "harness's short timings."
+        )
     return (
         f"Run started {run.get('started_at', 'at an unknown time')} on commit {commit}, "
         f"suite `{run.get('suite', 'unknown')}`, seed {run.get('seed', 'unknown')} "

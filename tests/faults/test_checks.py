@@ -218,3 +218,10 @@ def test_an_injection_whose_moment_never_came_fails() -> None:
     assert unobserved(False, "churn, applying", "a write transaction") == [
         "churn, applying: a write transaction was not observed before the injection"
     ]
+
+
+def test_the_report_says_when_a_run_was_stopped_before_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "faults.jsonl"
+    records = [{"record": "run", "commit": "abc", "seed": 1}, _injection("poison message", "x")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert "The run was stopped before its end" in report.document(report.load(path))
