@@ -110,7 +110,7 @@ async def test_discovery_follows_expires_not_a_fixed_interval(settings: HangarSe
             stats = await sim.stats()
             return bool(stats["requests"]["contracts"].get("200", 0) >= 3)
 
-        await wait_until(three_generations_fetched, timeout=45)
+        await wait_until(three_generations_fetched, timeout=40)
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
     stats = await sim.stats()
