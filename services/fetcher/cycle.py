@@ -21,6 +21,7 @@ from services.fetcher import metrics
 from services.fetcher.discovery import InconsistentSweepError, Sweep, sweep_region
 from services.fetcher.enrichment import EmptyItemsError, fetch_bids, fetch_items
 from services.fetcher.esi_client import EsiClient, EsiError
+from services.fetcher.health import SweepDeadlines
 from services.fetcher.publisher import Publisher
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.state import FetcherState, Listing
@@ -48,12 +49,18 @@ class CycleReport:
 
 class RegionCycle:
     def __init__(
-        self, settings: FetcherSettings, esi: EsiClient, state: FetcherState, publisher: Publisher
+        self,
+        settings: FetcherSettings,
+        esi: EsiClient,
+        state: FetcherState,
+        publisher: Publisher,
+        deadlines: SweepDeadlines,
     ) -> None:
         self._settings = settings
         self._esi = esi
         self._state = state
         self._publisher = publisher
+        self._deadlines = deadlines
         self._enrichment_slots = asyncio.Semaphore(settings.enrichment_concurrency)
 
     async def run(self, region_id: int) -> CycleReport:
@@ -178,6 +185,7 @@ class RegionCycle:
             for published in outcome.batches:
                 await self._state.mark_known(c.contract_id for c in published.contracts)
                 report.published += len(published.contracts)
+                self._deadlines.progressed(sweep.region_id)
             for oversized in outcome.oversized:
                 await self._give_up(oversized.contract.contract_id, oversized.reason)
                 metrics.OVERSIZED.inc()

@@ -40,12 +40,16 @@ class FetcherResources:
     state: FetcherState
     nats: Client
     cycle: RegionCycle
+    deadlines: SweepDeadlines
 
 
 @asynccontextmanager
 async def fetcher_resources(
-    settings: FetcherSettings, transport: httpx.AsyncBaseTransport | None = None
+    settings: FetcherSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    deadlines: SweepDeadlines | None = None,
 ) -> AsyncIterator[FetcherResources]:
+    deadlines = deadlines or SweepDeadlines(settings.health_grace_seconds)
     subjects = Subjects(settings.name_prefix)
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(build_http_client(settings, transport))
@@ -63,9 +67,8 @@ async def fetcher_resources(
         )
         state = FetcherState(redis_client, settings.name_prefix)
         publisher = Publisher(js, subjects, min(settings.max_batch_bytes, nats_client.max_payload))
-        yield FetcherResources(
-            settings, esi, state, nats_client, RegionCycle(settings, esi, state, publisher)
-        )
+        cycle = RegionCycle(settings, esi, state, publisher, deadlines)
+        yield FetcherResources(settings, esi, state, nats_client, cycle, deadlines)
 
 
 async def resolve_regions(resources: FetcherResources) -> list[int]:
@@ -101,9 +104,7 @@ def region_retry(settings: FetcherSettings) -> RetryPolicy:
     )  # fmt: skip
 
 
-async def follow_region(
-    resources: FetcherResources, region_id: int, deadlines: SweepDeadlines
-) -> None:
+async def follow_region(resources: FetcherResources, region_id: int) -> None:
     """Cycle a region for ever: on ESI's schedule after a complete sweep, with backoff after
     a failed one; each completed sweep moves the region's health deadline."""
     settings = resources.settings
@@ -125,7 +126,7 @@ async def follow_region(
             delay = settings.default_cache_seconds if fresh_for is None else fresh_for
             delay = max(delay, settings.min_sweep_interval_seconds)
             delay += random.uniform(0, settings.expiry_jitter_seconds)
-            deadlines.completed(region_id, delay)
+            resources.deadlines.completed(region_id, delay)
         await asyncio.sleep(delay)
 
 
@@ -136,7 +137,7 @@ async def serve(settings: FetcherSettings, *, once: bool = False) -> int:
     if settings.metrics_port:
         await ops.start()
     try:
-        async with fetcher_resources(settings) as resources:
+        async with fetcher_resources(settings, deadlines=deadlines) as resources:
             if once:
                 reports = await run_once(resources)
                 degraded = [r.region_id for r in reports if r.degraded]
@@ -151,7 +152,7 @@ async def serve(settings: FetcherSettings, *, once: bool = False) -> int:
                 loop.add_signal_handler(signum, stop.set)
             deadlines.follow(regions)
             tasks = [
-                asyncio.create_task(follow_region(resources, r, deadlines), name=f"region-{r}")
+                asyncio.create_task(follow_region(resources, r), name=f"region-{r}")
                 for r in regions
             ]
             await stop.wait()

@@ -32,11 +32,9 @@ class Clock:
 
 
 @asynccontextmanager
-async def _following(
-    fetcher: FetcherResources, deadlines: SweepDeadlines
-) -> AsyncIterator[asyncio.Task[None]]:
-    deadlines.follow([REGION])
-    loop = asyncio.create_task(follow_region(fetcher, REGION, deadlines))
+async def _following(fetcher: FetcherResources) -> AsyncIterator[asyncio.Task[None]]:
+    fetcher.deadlines.follow([REGION])
+    loop = asyncio.create_task(follow_region(fetcher, REGION))
     try:
         yield loop
     finally:
@@ -51,7 +49,7 @@ async def test_healthz_reports_whether_each_region_completes_its_sweeps(
     config = fetcher_settings(settings, regions=[REGION], max_attempts=2)
     clock = Clock()
     deadlines = SweepDeadlines(GRACE, clock=clock)
-    ops = OpsServer("127.0.0.1", 0, healthy=lambda: deadlines.healthy())  # noqa: PLW0108 (rebound below)
+    ops = OpsServer("127.0.0.1", 0, healthy=deadlines.healthy)
     await ops.start()
 
     async def healthz() -> int:
@@ -65,19 +63,24 @@ async def test_healthz_reports_whether_each_region_completes_its_sweeps(
         return bool((await sim.stats())["faults_fired"].get("html_5xx", 0) >= at_least)
 
     try:
-        async with fetcher_resources(config, sim.transport) as fetcher:
+        async with fetcher_resources(config, sim.transport, deadlines) as fetcher:
             # a region that completes its sweep: healthy again once it has
-            async with _following(fetcher, deadlines):
+            async with _following(fetcher):
                 clock.now += GRACE + 1
                 assert deadlines.overdue() == [REGION]
-                await wait_until(healthy, timeout=60)
-                clock.now += GRACE  # the next sweep is due after ESI's cache time, not yet
+                await wait_until(healthy, timeout=60)  # its first publish
+
+                async def sweep_completed() -> bool:
+                    # the next sweep is due after ESI's cache time (1800 s), plus the grace
+                    return deadlines.due_in(REGION) > 1800
+
+                await wait_until(sweep_completed, timeout=60)
+                clock.now += 1800
                 assert await healthz() == 200
 
             # a region whose every sweep fails: unhealthy past its window, the loop goes on
             await sim.faults(FaultConfig(html_5xx=Html5xxFault(probability=1.0)))
-            deadlines = SweepDeadlines(GRACE, clock=clock)
-            async with _following(fetcher, deadlines) as loop:
+            async with _following(fetcher) as loop:
                 assert await healthz() == 200
                 clock.now += GRACE + 1
                 assert await healthz() == 503

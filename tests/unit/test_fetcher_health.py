@@ -30,3 +30,17 @@ def test_a_region_is_overdue_when_no_sweep_completes_within_its_window() -> None
     assert deadlines.overdue() == [2]  # its next sweep was due and did not complete
     clock.now += 300
     assert deadlines.overdue() == [1, 2]
+
+
+def test_a_publish_during_a_long_sweep_extends_its_window() -> None:
+    clock = Clock()
+    deadlines = SweepDeadlines(grace_seconds=60, clock=clock)
+    deadlines.follow([1])
+    clock.now += 50
+    deadlines.progressed(1)
+    clock.now += 50
+    assert deadlines.healthy()  # 100 s into its first sweep, published 50 s ago
+    clock.now += 11
+    assert deadlines.overdue() == [1]
+    deadlines.progressed(2)  # a region not followed is not made up
+    assert deadlines.overdue() == [1]
