@@ -27,7 +27,6 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from benchmarks.workload import make_load
 from benchmarks.support import (
     Databases,
     Samples,
@@ -37,23 +36,18 @@ from benchmarks.support import (
     load_average,
     note,
     number,
+    peak_rss,
     print_table,
     rate,
     unique_prefix,
 )
+from benchmarks.workload import make_load
 from common.db import asyncpg_dsn
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.stack.servers import ServerUrls, free_port, wait_for_port
 
 CLI = [sys.executable, "-m", "services.cli"]
-
-
-def _wait_with_rusage(process: subprocess.Popen[bytes]) -> tuple[int, int]:
-    """Exit code and peak RSS in bytes of a child process (``wait4``'s ``ru_maxrss``)."""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss * 1024
 
 
 @dataclass
@@ -88,13 +82,15 @@ def _start(urls: ServerUrls, prefix: str, database_url: str) -> Persister:
 
 
 def _stop(persisters: list[Persister]) -> list[int]:
+    """SIGTERM each persister; their peak RSS (``VmHWM``, read just before) in bytes."""
+    peaks = [peak_rss(persister.process.pid) or 0 for persister in persisters]
     for persister in persisters:
         persister.process.send_signal(signal.SIGTERM)
-    results = [_wait_with_rusage(persister.process) for persister in persisters]
-    for code, _ in results:
+    for persister in persisters:
+        code = persister.process.wait(timeout=120)
         if code != 0:
             raise RuntimeError(f"a persister exited with {code}")
-    return [rss for _, rss in results]
+    return peaks
 
 
 async def _wait_for_consumers(js: JetStreamContext, subjects: Subjects, count: int) -> None:

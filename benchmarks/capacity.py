@@ -26,7 +26,6 @@ import asyncpg
 import httpx
 import nats
 
-from benchmarks.workload import make_load
 from benchmarks.bench_scale_out import (
     Persister,
     _start,
@@ -45,6 +44,7 @@ from benchmarks.support import (
     print_table,
     unique_prefix,
 )
+from benchmarks.workload import make_load
 from common.db import asyncpg_dsn
 from common.stream import ensure_streams
 from common.subjects import Subjects
