@@ -1,21 +1,32 @@
 """The API's list queries under load, against the same SQL straight through asyncpg.
 
-    uv run python -m benchmarks.bench_api                   # 1M contracts, ~6M items
-    uv run python -m benchmarks.bench_api --contracts 100000 --seconds 10
-    uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api   # generate once, reuse
+    uv run python -m benchmarks.bench_api                   # 100k contracts, ~600k items
+    uv run python -m benchmarks.bench_api --contracts 1000000 --data-dir /tmp/bench-api
     uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api --workers 2
 
 Generates contracts and items in SQL (``generate_series``) in a fresh database of an
 embedded PostgreSQL (kept in ``--data-dir`` and reused by the next run when given; or
 ``--database-url``, reused when it already holds the data), serves the API with uvicorn in a
 child process (``services.api.main.run``, ``--workers`` processes) and drives it with
-``--clients`` concurrent keep-alive HTTP connections for ``--seconds`` on a representative mix
-of list queries (filters, sorts both ways, later pages through a cursor, ``count=true``). Then
-the very statements the API runs (compiled from ``services.api.queries``) go straight through
-an asyncpg pool with as many connections and the same concurrency. Prints p50 / p99 /
-throughput of both, the ratios, and the CPU time per request of the API processes and of the
-client. Everything runs on this machine: the client, the API and PostgreSQL share its cores
-(with whatever else runs: the load average is printed), as they say in the output.
+``--clients`` concurrent keep-alive HTTP connections for ``--seconds``.
+
+Each client draws its requests from a random generator of its own (seed ``--seed`` + client
+number, printed): filters (regions, types, status, price windows, a contained type, an
+issuer), sort key and order, page size, ``count=true``, and for a share of requests a later
+page: a cursor at a random position of the data (a sampled row's sort value and id), signed
+with the API's secret. The headline run has the API's response cache off (every request runs
+its statements); the run with the default cache reports the hit ratio the API itself counted
+(``hangar_api_response_cache_lookups`` of its ``/metrics``, one worker). The very statements the
+API runs (its own query layer, same draws) then go straight through an asyncpg pool with as
+many connections and the same concurrency.
+
+Failed requests (a status other than 200, a broken connection, a timeout) count in the
+latency figures with the time they took, and are listed by kind. Both sides decode what they
+receive into Python objects: the HTTP side un-gzips and parses the JSON body, the asyncpg side
+turns the records into dicts. Prints p50 / p99 / throughput, the ratios, CPU time per request
+of the API processes and of the client, and the peak RSS of every API process. Everything runs
+on this machine: the client, the API and PostgreSQL share its cores (with whatever else runs:
+the load average is printed).
 """
 
 from __future__ import annotations
@@ -23,29 +34,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import os
+import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import asyncpg
 import httpx
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+import orjson
 
+from benchmarks.support import child_pids, megabytes, peak_rss
 from common.db import asyncpg_dsn, with_database
-from common.embedded_servers import free_port, start_postgres
 from common.migration import upgrade
 from services.api import queries
-from services.api.cursor import CursorCodec
-from services.api.queries import Keyset, Statement
+from services.api.cursor import (
+    Cursor,
+    CursorCodec,
+    filters_digest,
+    sort_value_from_text,
+    sort_value_to_text,
+)
+from services.api.kit.statements import read_rows
+from services.api.queries.columns import SORT_COLUMNS
 from services.api.schemas import ContractListQuery
+from services.api.settings import ApiSettings
+from services.stack.servers import free_port, start_postgres
 
 CONTRACTS_SQL = """
 INSERT INTO contracts (
@@ -83,75 +107,8 @@ SELECT c * 16 + k, c, 1 + (c * 7 + k * 1009) % 30000, 1 + k, k % 4 <> 3
 FROM generate_series($1::bigint, $2::bigint) AS c, generate_series(0, (c % 11)::int) AS k
 """
 BATCH = 100_000
-
-# name, query parameters, whether the request asks for a later page (through a cursor)
-MIX: list[tuple[str, dict[str, Any], bool]] = [
-    ("newest outstanding", {}, False),
-    ("newest outstanding, page 2", {}, True),
-    ("The Forge by price", {"region_id": [10000002], "sort": "price", "order": "asc"}, False),
-    (
-        "The Forge by price, page 2",
-        {"region_id": [10000002], "sort": "price", "order": "asc"},
-        True,
-    ),
-    ("couriers by reward", {"type": ["courier"], "sort": "reward", "order": "desc"}, False),
-    ("largest volume", {"sort": "volume", "order": "desc", "limit": 100}, False),
-    ("expiring soon", {"sort": "date_expired", "order": "asc"}, False),
-    ("price window", {"min_price": "1000", "max_price": "500000", "sort": "price"}, False),
-    ("all statuses, newest", {"status": "all"}, False),
-    ("containing a type", {"contains_type_id": [1234], "status": "all"}, False),
-    (
-        "two regions, item exchanges",
-        {"region_id": [10000043, 10000030], "type": ["item_exchange"]},
-        False,
-    ),
-    ("The Forge, counted", {"region_id": [10000002], "count": True, "limit": 20}, False),
-]
-
-
-@dataclass
-class Request:
-    name: str
-    params: dict[str, Any]
-    statements: list[tuple[str, list[Any]]]  # what the API runs for it, compiled for asyncpg
-
-
-@dataclass
-class Outcome:
-    latencies: list[float]
-    errors: int
-    elapsed: float
-
-    def line(self, label: str) -> str:
-        ordered = sorted(self.latencies)
-        p50 = statistics.median(ordered) * 1000
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-        rate = len(ordered) / self.elapsed
-        return (
-            f"{label:<8} requests {len(ordered):>7}  errors {self.errors:>4}  "
-            f"p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  throughput {rate:9.1f}/s"
-        )
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.latencies)
-
-    @property
-    def p99(self) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies) / self.elapsed
-
-
-def compiled(statement: Statement) -> tuple[str, list[Any]]:
-    """The statement as asyncpg receives it from SQLAlchemy: SQL with $n and its arguments."""
-    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
-    query = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    names = query.positiontup or []
-    return str(query), [query.params[name] for name in names]
+REGIONS = (10000002, 10000043, 10000030, 10000032, 10000042, 10000033, 10000001)
+COUNT_EXACT_THRESHOLD: int = ApiSettings.model_fields["count_exact_threshold"].get_default()
 
 
 @contextlib.contextmanager
@@ -198,79 +155,215 @@ async def populate(database_url: str, contracts: int) -> None:
         await connection.close()
 
 
-async def prepare(client: httpx.AsyncClient, pool: asyncpg.Pool, secret: str) -> list[Request]:
-    """Each mix entry with its HTTP parameters and the statements the API runs for it."""
+# -- what clients ask for ------------------------------------------------------------------
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[Any, float], ...]) -> Any:
+    roll = rng.random() * sum(weight for _, weight in choices)
+    for value, weight in choices:
+        if roll < weight:
+            return value
+        roll -= weight
+    return choices[-1][0]
+
+
+#: Sort keys with how often they are asked for, and how often in their natural order.
+SORTS = (("date_issued", 0.45), ("price", 0.25), ("date_expired", 0.1), ("volume", 0.1),
+         ("reward", 0.1))  # fmt: skip
+NATURAL_ORDER = {"date_issued": ("desc", 0.85), "price": ("asc", 0.7),
+                 "date_expired": ("asc", 0.8), "volume": ("desc", 0.7),
+                 "reward": ("desc", 0.8)}  # fmt: skip
+LATER_PAGE_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class Position:
+    """A row of the data: where a later page may start."""
+
+    contract_id: int
+    values: dict[str, Any]
+
+
+def draw_params(rng: random.Random) -> dict[str, Any]:
+    """One list request's parameters, as a trader's screen would send them."""
+    params: dict[str, Any] = {}
+    regions = _weighted(
+        rng,
+        (((), 0.35), ((10000002,), 0.4), ((rng.choice(REGIONS[1:]),), 0.2),
+         (tuple(rng.sample(REGIONS, 2)), 0.05)),
+    )  # fmt: skip
+    if regions:
+        params["region_id"] = list(regions)
+    types = _weighted(
+        rng,
+        (((), 0.55), (("item_exchange",), 0.2), (("courier",), 0.12), (("auction",), 0.1),
+         (("item_exchange", "auction"), 0.03)),
+    )  # fmt: skip
+    if types:
+        params["type"] = list(types)
+    status = _weighted(rng, (("outstanding", 0.9), ("all", 0.08), ("gone", 0.02)))
+    if status != "outstanding":
+        params["status"] = status
+    if rng.random() < 0.15:
+        low = round(10 ** rng.uniform(3, 7), 2)
+        params["min_price"] = str(Decimal(str(low)))
+        params["max_price"] = str(Decimal(str(round(low * rng.uniform(10, 1000), 2))))
+    if rng.random() < 0.08:
+        params["contains_type_id"] = [rng.randint(1, 30_000)]
+    if rng.random() < 0.02:
+        params["issuer_id"] = 90_000_000 + rng.randrange(200_000)
+    sort = _weighted(rng, SORTS)
+    natural, share = NATURAL_ORDER[sort]
+    order = natural if rng.random() < share else ("asc" if natural == "desc" else "desc")
+    if (sort, order) != ("date_issued", "desc"):
+        params["sort"], params["order"] = sort, order
+    limit = _weighted(rng, ((None, 0.7), (20, 0.1), (100, 0.15), (500, 0.05)))
+    if limit is not None:
+        params["limit"] = limit
+    if rng.random() < 0.1:
+        params["count"] = "true"
+    return params
+
+
+@dataclass
+class Request:
+    """One drawn request: its URL and what the API runs for it (its own query layer)."""
+
+    target: str
+    query: ContractListQuery
+    after: queries.Keyset | None
+
+
+def build_request(rng: random.Random, codec: CursorCodec, positions: list[Position]) -> Request:
+    params = draw_params(rng)
+    query = ContractListQuery.model_validate(params)
+    after = None
+    if rng.random() < LATER_PAGE_SHARE:
+        position = rng.choice(positions)
+        value = position.values[query.sort]
+        if value is None and query.sort not in queries.NULLABLE_SORTS:
+            value = position.values["date_issued"]
+        text = sort_value_to_text(query.sort, value)
+        params["cursor"] = codec.encode(
+            Cursor(query.sort, query.order, text, position.contract_id,
+                   filters_digest(query.filter_fields()))
+        )  # fmt: skip
+        after = queries.Keyset(sort_value_from_text(query.sort, text), position.contract_id)
+    target = "/v1/contracts?" + urlencode(params, doseq=True)
+    return Request(target, query, after)
+
+
+async def sample_positions(pool: asyncpg.Pool, wanted: int = 5000) -> list[Position]:
+    """Rows spread over the whole table, for cursors at random depths."""
+    total = await pool.fetchval("SELECT count(*) FROM contracts")
+    percent = min(100.0, 100.0 * wanted / max(1, total))
+    rows = await pool.fetch(
+        "SELECT contract_id, price, date_issued, date_expired, volume, reward"
+        f" FROM contracts TABLESAMPLE BERNOULLI ({percent})"
+    )
+    return [
+        Position(row["contract_id"], {name: row[name] for name in SORT_COLUMNS}) for row in rows
+    ]
+
+
+@dataclass
+class Client:
+    seed: int
+    requests: list[Request]
+
+
+def draw_clients(
+    seed: int, clients: int, per_client: int, secret: str, positions: list[Position]
+) -> list[Client]:
     codec = CursorCodec(secret.encode())
-    requests = []
-    for name, params, later_page in MIX:
-        query = ContractListQuery.model_validate(params)
-        http_params = {key: value for key, value in params.items() if key != "count"}
-        if query.count:
-            http_params["count"] = "true"
-        after: Keyset | None = None
-        if later_page:
-            first = await client.get("/v1/contracts", params=http_params)
-            cursor = first.json()["next_cursor"]
-            http_params["cursor"] = cursor
-            decoded = codec.decode(cursor)
-            after = Keyset(
-                queries.sort_value_from_text(query.sort, decoded.value), decoded.contract_id
-            )
-        statements = [compiled(queries.list_statement(query, after, query.limit + 1))]
-        if query.count:
-            statements.append(compiled(queries.capped_count_statement(query, 10_000)))
-            count_sql, count_arguments = statements[-1]
-            counted = await pool.fetchval(count_sql, *count_arguments)
-            if counted > 10_000:  # the API then asks the planner for an estimate
-                sql, arguments = compiled(queries.estimate_statement(query))
-                statements.append(("EXPLAIN (FORMAT JSON) " + sql, arguments))
-        requests.append(Request(name, http_params, statements))
-    return requests
+    drawn = []
+    for number in range(clients):
+        rng = random.Random(seed + number)
+        drawn.append(
+            Client(seed + number, [build_request(rng, codec, positions) for _ in range(per_client)])
+        )
+    return drawn
 
 
-One = Callable[[Request], Awaitable[bool]]
+# -- driving and measuring --------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    latencies: list[float]  # every request, failed ones included
+    failures: Counter[str]
+    elapsed: float
+    requests_sent: list[int] = field(default_factory=list)  # per client
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.elapsed
+
+    def line(self, label: str) -> str:
+        failures = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
+        return (
+            f"{label:<40} requests {self.count:>7}  failed {self.errors:>5}"
+            f"{' (' + failures + ')' if failures else ''}  p50 {self.p50 * 1000:8.2f} ms  "
+            f"p99 {self.p99 * 1000:8.2f} ms  throughput {self.throughput:8.1f}/s"
+        )
+
+
+One = Callable[[Request], Awaitable[str | None]]  # None: success, else the failure's kind
 Session = Callable[[], contextlib.AbstractAsyncContextManager[One]]
 
 
-async def drive(clients: int, seconds: float, requests: list[Request], session: Session) -> Outcome:
-    """``clients`` concurrent clients, each with a session of its own (an HTTP connection),
-    sending the mix round-robin for ``seconds``."""
+async def drive(seconds: float, clients: list[Client], session: Session) -> Outcome:
+    """Each client with a session of its own (an HTTP connection) sends its own drawn
+    requests in turn for ``seconds`` (starting again from its first when it runs out)."""
     latencies: list[float] = []
-    errors = 0
+    failures: Counter[str] = Counter()
+    sent = [0] * len(clients)
     deadline = time.perf_counter() + seconds
 
-    async def client(offset: int) -> None:
-        nonlocal errors
-        turn = offset
+    async def run(index: int, client: Client) -> None:
         async with session() as one:
             while time.perf_counter() < deadline:
-                request = requests[turn % len(requests)]
-                turn += 1
+                request = client.requests[sent[index] % len(client.requests)]
+                sent[index] += 1
                 started = time.perf_counter()
-                ok = await one(request)
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
+                failure = await one(request)
+                latencies.append(time.perf_counter() - started)
+                if failure is not None:
+                    failures[failure] += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(client(offset) for offset in range(clients)))
-    return Outcome(latencies, errors, time.perf_counter() - started)
+    await asyncio.gather(*(run(index, client) for index, client in enumerate(clients)))
+    return Outcome(latencies, failures, time.perf_counter() - started, sent)
 
 
 class HttpConnection:
-    """One keep-alive HTTP/1.1 connection that sends GETs and reads whole responses: about the
-    least client work per request, so that the client's CPU (it shares the machine with the
-    API and PostgreSQL) is spent on the API rather than on itself. Like a browser or httpx it
-    accepts gzip; bodies are read, not decompressed or parsed (the asyncpg side decodes rows,
-    but neither side builds objects from them)."""
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads whole responses, with
+    little client work per request (the client shares the machine with the API and
+    PostgreSQL). Like a browser it accepts gzip; bodies are un-gzipped and parsed."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def get(self, target: str) -> int:
+    async def get(self, target: str) -> tuple[int, Any]:
         if self._streams is None:
             self._streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._streams
@@ -281,12 +374,18 @@ class HttpConnection:
         head = await reader.readuntil(b"\r\n\r\n")
         status_line, _, header_block = head.partition(b"\r\n")
         length = 0
+        gzipped = False
         for line in header_block.split(b"\r\n"):
             name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
+            name = name.lower()
+            if name == b"content-length":
                 length = int(value)
-        await reader.readexactly(length)
-        return int(status_line.split(b" ", 2)[1])
+            elif name == b"content-encoding":
+                gzipped = value.strip().lower() == b"gzip"
+        body = await reader.readexactly(length)
+        if gzipped:
+            body = gzip.decompress(body)
+        return int(status_line.split(b" ", 2)[1]), orjson.loads(body) if body else None
 
     async def close(self) -> None:
         """Close the connection (the next ``get`` opens another)."""
@@ -304,24 +403,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in (task / "children").read_text().split()]
+def tree_pids(pid: int) -> list[int]:
+    """A process and its live descendants (the API's uvicorn workers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending += child_pids(current)
     return found
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its live descendants (the API's uvicorn workers)."""
     total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in tree_pids(pid):
         with contextlib.suppress(OSError):
             total += cpu_seconds(current)
-            pending += children(current)
     return total
+
+
+def tree_peak_rss(pid: int) -> dict[int, int]:
+    """Peak RSS (``VmHWM``) of each live process of the API, by pid."""
+    peaks = {}
+    for current in tree_pids(pid):
+        size = peak_rss(current)
+        if size is not None:
+            peaks[current] = size
+    return peaks
+
+
+async def cache_lookups(client: httpx.AsyncClient) -> Counter[str]:
+    """The API's own count of response-cache lookups by result (hit, shared, miss)."""
+    text = (await client.get("/metrics")).text
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("hangar_api_response_cache_lookups_total{"):
+            labels, _, value = line.partition("} ")
+            result = labels.split('result="', 1)[1].split('"', 1)[0]
+            counts[result] = int(float(value))
+    return counts
 
 
 @contextlib.asynccontextmanager
@@ -389,126 +508,173 @@ async def main(arguments: argparse.Namespace) -> None:
             server_settings={"jit": "off", "statement_timeout": "5000"},
         )
         try:
-            outcomes = await _measure(arguments, database_url, secret, pool)
+            positions = await sample_positions(pool)
+            started = time.perf_counter()
+            clients = draw_clients(
+                arguments.seed, arguments.clients, arguments.draws, secret, positions
+            )
+            distinct = len({r.target for c in clients for r in c.requests})
+            print(
+                f"seeds {arguments.seed}..{arguments.seed + arguments.clients - 1} (one per "
+                f"client), {arguments.draws} drawn requests per client, {distinct:,} distinct "
+                f"of {arguments.clients * arguments.draws:,}; cursors at {len(positions):,} "
+                f"sampled rows; drawn in {time.perf_counter() - started:.1f} s"
+            )
+            outcomes = await _measure(arguments, database_url, secret, pool, clients)
         finally:
             await pool.close()
     raw = outcomes["asyncpg"]
     for label, api in outcomes.items():
         if label != "asyncpg":
             print(
-                f"ratio {label}/asyncpg: p50 x{api.p50 / raw.p50:.2f}  p99 x{api.p99 / raw.p99:.2f}"
-                f"  throughput x{api.throughput / raw.throughput:.2f}"
+                f"ratio {label} / asyncpg: p50 x{api.p50 / raw.p50:.2f}  "
+                f"p99 x{api.p99 / raw.p99:.2f}  throughput x{api.throughput / raw.throughput:.2f}"
             )
     print(
-        f"({len(MIX)} list queries round-robin, {arguments.clients} concurrent clients, "
+        f"({arguments.contracts:,} contracts; {arguments.clients} concurrent clients, "
         f"{arguments.seconds:.0f} s each, {arguments.pool_size} connections, "
-        f"{arguments.workers} uvicorn worker(s), {arguments.client} HTTP client; "
-        "client, API and PostgreSQL share "
+        f"{arguments.workers} uvicorn worker(s); client, API and PostgreSQL share "
         f"{os.cpu_count()} cores; {os.getloadavg()[0]:.2f} load average)"
     )
 
 
-#: The API as configured for each measured run: without its response cache (every request
-#: runs its statements, as the asyncpg side does) and with the default one.
-API_RUNS = (("api, no response cache", 0.0), ("api, response cache 2 s (default)", 2.0))
+#: The API as configured for each measured run: first without its response cache (the
+#: headline: every request runs its statements, as the asyncpg side does), then with the
+#: default one.
+API_RUNS = (("HEADLINE api, no response cache", 0.0), ("api, response cache 2 s (default)", 2.0))
+
+
+def _wrapped(outcome: Outcome, clients: list[Client]) -> str:
+    repeated = sum(max(0, sent - len(c.requests)) for sent, c in zip(
+        outcome.requests_sent, clients, strict=True))  # fmt: skip
+    return f"{repeated} request(s) repeated a client's earlier draw (it ran out of draws)"
 
 
 async def _measure(
-    arguments: argparse.Namespace, database_url: str, secret: str, pool: asyncpg.Pool
+    arguments: argparse.Namespace,
+    database_url: str,
+    secret: str,
+    pool: asyncpg.Pool,
+    clients: list[Client],
 ) -> dict[str, Outcome]:
     # The API's workers share the connections the asyncpg side has: pool / workers each.
     worker_pool = max(1, arguments.pool_size // arguments.workers)
-    requests: list[Request] | None = None
-    outcomes: dict[str, Outcome] = {}
+    warm_up = min(3.0, arguments.seconds)
+    outcomes: dict[str, Outcome] = {"asyncpg": await _drive_asyncpg(arguments, pool, clients)}
     for label, response_cache_s in API_RUNS:
         async with (
             served_api(database_url, secret, worker_pool, arguments.workers, response_cache_s) as (
                 base_url,
                 api_pid,
             ),
-            httpx.AsyncClient(
-                base_url=base_url,
-                limits=httpx.Limits(max_connections=arguments.clients),
-                timeout=30,
-            ) as client,
+            httpx.AsyncClient(base_url=base_url, timeout=30) as probe,
         ):
-            if requests is None:
-                requests = await prepare(client, pool, secret)
-                outcomes["asyncpg"] = await _drive_asyncpg(arguments, requests, pool)
-            targets = {
-                request.name: "/v1/contracts?" + urlencode(request.params, doseq=True)
-                for request in requests
-            }
-
-            session = _api_session(arguments.client, base_url, client, targets)
-            await drive(arguments.clients, min(3.0, arguments.seconds), requests, session)
+            session = _api_session(base_url, arguments.timeout)
+            # warm-up on other draws than the measured ones (the cache starts empty)
+            await drive(warm_up, _shifted(clients), session)
+            lookups_before = await cache_lookups(probe)
             api_before = tree_cpu_seconds(api_pid)
             client_before = time.process_time()
-            outcome = await drive(arguments.clients, arguments.seconds, requests, session)
-            done = max(1, len(outcome.latencies))
+            outcome = await drive(arguments.seconds, clients, session)
+            done = max(1, outcome.count)
             client_cpu = (time.process_time() - client_before) / done
             api_cpu = (tree_cpu_seconds(api_pid) - api_before) / done
+            lookups = await cache_lookups(probe) - lookups_before
+            peaks = tree_peak_rss(api_pid)
             print(outcome.line(label))
             print(
                 f"{label}: API processes CPU per request {api_cpu * 1000:.2f} ms "
                 f"({arguments.workers} worker(s)), client CPU per request "
-                f"{client_cpu * 1000:.2f} ms"
+                f"{client_cpu * 1000:.2f} ms; {_wrapped(outcome, clients)}"
             )
+            print(
+                f"{label}: peak RSS of the API processes: "
+                + ", ".join(f"pid {pid} {megabytes(size)}" for pid, size in peaks.items())
+            )
+            if response_cache_s:
+                looked_up = sum(lookups.values())
+                if arguments.workers == 1 and looked_up:
+                    print(
+                        f"{label}: response cache hit ratio {lookups['hit'] / looked_up:.3f} "
+                        f"(hit {lookups['hit']}, shared {lookups['shared']}, miss "
+                        f"{lookups['miss']}, as the API counted them)"
+                    )
+                else:
+                    print(
+                        f"{label}: response cache hit ratio not measured (each of the "
+                        f"{arguments.workers} workers counts its own; run with --workers 1)"
+                    )
             outcomes[label] = outcome
     return outcomes
 
 
-def _api_session(
-    kind: str, base_url: str, client: httpx.AsyncClient, targets: dict[str, str]
-) -> Session:
+def _shifted(clients: list[Client]) -> list[Client]:
+    """The same clients starting from their last draw backwards: a warm-up that does not
+    put the measured run's first requests in the cache."""
+    return [Client(c.seed, list(reversed(c.requests))) for c in clients]
+
+
+def _api_session(base_url: str, timeout: float) -> Session:
     @contextlib.asynccontextmanager
-    async def lean_session() -> AsyncIterator[One]:
+    async def session() -> AsyncIterator[One]:
         url = httpx.URL(base_url)
         connection = HttpConnection(url.host, url.port or 80)
 
-        async def one(request: Request) -> bool:
+        async def one(request: Request) -> str | None:
             try:
-                return await connection.get(targets[request.name]) == 200
-            except (OSError, asyncio.IncompleteReadError):
+                status, _ = await asyncio.wait_for(connection.get(request.target), timeout)
+            except TimeoutError:
                 await connection.close()
-                return False
+                return "timeout"
+            except (OSError, asyncio.IncompleteReadError, orjson.JSONDecodeError):
+                await connection.close()
+                return "connection"
+            return None if status == 200 else f"status {status}"
 
         try:
             yield one
         finally:
             await connection.close()
 
-    @contextlib.asynccontextmanager
-    async def httpx_session() -> AsyncIterator[One]:
-        async def one(request: Request) -> bool:
-            try:
-                response = await client.get("/v1/contracts", params=request.params)
-            except httpx.TransportError:
-                return False
-            return response.status_code == 200
+    return session
 
-        yield one
 
-    return lean_session if kind == "lean" else httpx_session
+async def _asyncpg_request(connection: asyncpg.Connection, request: Request) -> None:
+    """What the API runs for a list request, the rows decoded into dicts."""
+    query = request.query
+    rows = await read_rows(connection, *queries.list_query(query, request.after, query.limit + 1))
+    decoded = [dict(row) for row in rows]
+    if query.count:
+        statement, params = queries.count_query(query, COUNT_EXACT_THRESHOLD)
+        counted = (await read_rows(connection, statement, params))[0][0]
+        if counted > COUNT_EXACT_THRESHOLD:
+            await read_rows(connection, *queries.estimate_query(query))
+    del decoded
 
 
 async def _drive_asyncpg(
-    arguments: argparse.Namespace, requests: list[Request], pool: asyncpg.Pool
+    arguments: argparse.Namespace, pool: asyncpg.Pool, clients: list[Client]
 ) -> Outcome:
     @contextlib.asynccontextmanager
     async def asyncpg_session() -> AsyncIterator[One]:
-        async def one(request: Request) -> bool:
-            async with pool.acquire() as connection:
-                for sql, values in request.statements:
-                    await connection.fetch(sql, *values)
-            return True
+        async def one(request: Request) -> str | None:
+            try:
+                async with pool.acquire() as proxy:
+                    # the proxy behaves as the connection it wraps
+                    connection = cast(asyncpg.Connection, proxy)
+                    await asyncio.wait_for(_asyncpg_request(connection, request), arguments.timeout)
+            except TimeoutError:
+                return "timeout"
+            except (OSError, asyncpg.PostgresError) as error:
+                return type(error).__name__
+            return None
 
         yield one
 
-    await drive(arguments.clients, min(3.0, arguments.seconds), requests, asyncpg_session)
+    await drive(min(3.0, arguments.seconds), _shifted(clients), asyncpg_session)
     client_before = time.process_time()
-    outcome = await drive(arguments.clients, arguments.seconds, requests, asyncpg_session)
-    client_cpu = (time.process_time() - client_before) / max(1, len(outcome.latencies))
+    outcome = await drive(arguments.seconds, clients, asyncpg_session)
+    client_cpu = (time.process_time() - client_before) / max(1, outcome.count)
     print(outcome.line("asyncpg"))
     print(f"asyncpg: client CPU per request {client_cpu * 1000:.2f} ms")
     return outcome
@@ -516,7 +682,14 @@ async def _drive_asyncpg(
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument(
+        "--contracts", type=int, default=100_000, help="1000000 for the 1M-contract figures"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="Seed of the first client's draws.")
+    parser.add_argument("--draws", type=int, default=300, help="Requests drawn per client.")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="A request taking longer has failed."
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
@@ -524,15 +697,6 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (HANGAR_API_WORKERS)."
-    )
-    parser.add_argument(
-        "--client",
-        choices=["lean", "httpx"],
-        default="lean",
-        help=(
-            "HTTP client of the API side: a minimal keep-alive HTTP/1.1 client (default), or "
-            "httpx, which spends several ms of the shared CPU per request itself."
-        ),
     )
     parser.add_argument(
         "--database-url", help="A PostgreSQL database (migrated here; data reused when present)."

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -55,12 +56,16 @@ from benchmarks.support import (
     benchmark_servers,
     cleanup_after,
     load_average,
+    megabytes,
     note,
+    number,
+    own_peak_rss,
+    peak_rss,
     print_table,
     quiet_faststream,
+    run_child,
     unique_prefix,
 )
-from common.embedded_servers import ServerStartError, free_port, wait_for_port
 from common.esi_models import TYPES_WITH_ITEMS
 from common.logs import configure_logging
 from common.messages import RegionSweep
@@ -69,7 +74,7 @@ from services.esi_sim.app import create_app
 from services.esi_sim.world import SimWorld
 from services.fetcher.main import FetcherResources, fetcher_resources, run_once
 from services.fetcher.settings import FetcherSettings
-from tests.servers import ServerUrls
+from services.stack.servers import ServerStartError, ServerUrls, free_port, wait_for_port
 
 REGION = 10000002
 PAGE_SIZE = 1000
@@ -99,9 +104,9 @@ HTTP_MODES = {
 
 
 @contextlib.contextmanager
-def simulator_process(options: Options, log_dir: Path) -> Iterator[str]:
+def simulator_process(options: Options, log_dir: Path) -> Iterator[tuple[str, int]]:
     """``python -m services.esi_sim.main`` (``SimWorld`` + ``create_app`` under uvicorn) in a
-    process of its own; yields its base URL."""
+    process of its own; yields its base URL and pid."""
     port = free_port()
     log_path = log_dir / "esi-sim.log"
     command = [
@@ -118,7 +123,7 @@ def simulator_process(options: Options, log_dir: Path) -> Iterator[str]:
         except ServerStartError as error:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise BenchmarkError(f"{error}; its log ends with:\n{tail}") from None
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
@@ -170,6 +175,7 @@ class Sim:
 
     base_url: str
     transport: httpx.AsyncBaseTransport | None
+    pid: int | None = None  #: the simulator's process, when it has its own
 
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -467,12 +473,97 @@ class Options:
     seed: int
     keep: bool
     log_level: str
+    stale_known: int
 
     def settings_value(self, name: str) -> object:
         configured = getattr(self, name)
         if configured is not None:
             return configured
         return FetcherSettings.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class MemoryRun:
+    known: int
+    redis_bytes: int
+    peak_rss: int
+    seconds: float
+
+
+async def _known_and_redis_bytes(redis_url: str, prefix: str) -> tuple[int, int]:
+    client = aioredis.from_url(redis_url)
+    try:
+        known = int(await client.scard(f"{prefix}:known"))
+        used = int((await client.info("memory"))["used_memory"])
+    finally:
+        await client.aclose()
+    return known, used
+
+
+async def add_stale_known(redis_url: str, prefix: str, count: int) -> None:
+    """``count`` contract ids the fetcher has seen in earlier sweeps and no region lists any
+    more (ids far above the simulator's), as months of churn leave in the known set."""
+    client = aioredis.from_url(redis_url)
+    try:
+        step = 10_000
+        for start in range(0, count, step):
+            ids = range(9_000_000_000 + start, 9_000_000_000 + min(count, start + step))
+            await client.sadd(f"{prefix}:known", *(str(i) for i in ids))
+    finally:
+        await client.aclose()
+
+
+async def memory_phase(
+    urls: ServerUrls, options: Options, sim: Sim, prefix: str
+) -> list[MemoryRun]:
+    """``hangar-bay fetcher --once`` in a process of its own after an advance of the world:
+    once with the known contracts the cycles above left, once more with
+    ``options.stale_known`` more in Redis. Its peak RSS must not follow the known set."""
+    environment = {
+        **os.environ,
+        "HANGAR_DATABASE_URL": urls.database_url,
+        "HANGAR_NATS_URL": urls.nats_url,
+        "HANGAR_REDIS_URL": urls.redis_url,
+        "HANGAR_NAME_PREFIX": prefix,
+        "HANGAR_ESI_BASE_URL": sim.base_url,
+        "HANGAR_REGIONS": str(REGION),
+        "HANGAR_CONTACT": "hangar-bay benchmark",
+        "HANGAR_LOG_LEVEL": "WARNING",
+        "HANGAR_LOG_JSON": "true",
+    }
+    runs = []
+    for stale in (0, options.stale_known):
+        if stale:
+            await add_stale_known(urls.redis_url, prefix, stale)
+        await sim.advance()
+        known, redis_bytes = await _known_and_redis_bytes(urls.redis_url, prefix)
+        run = await run_child("services.cli", ["fetcher", "--once"], environment)
+        if run.returncode != 0:
+            raise BenchmarkError(
+                f"hangar-bay fetcher --once exited with {run.returncode}: {run.stderr[-2000:]}"
+            )
+        runs.append(MemoryRun(known, redis_bytes, run.peak_rss, run.seconds))
+    return runs
+
+
+def memory_report(runs: list[MemoryRun], simulator_rss: int | None) -> None:
+    print_table(
+        "Fetcher process (hangar-bay fetcher --once, one steady cycle) by known contracts",
+        ["known contracts", "Redis used_memory", "fetcher peak RSS", "seconds"],
+        [
+            [number(run.known), megabytes(run.redis_bytes), megabytes(run.peak_rss),
+             f"{run.seconds:.1f}"]
+            for run in runs
+        ],
+    )  # fmt: skip
+    first, last = runs[0], runs[-1]
+    note(
+        f"known contracts x{last.known / max(1, first.known):.1f}: fetcher peak RSS "
+        f"x{last.peak_rss / first.peak_rss:.2f} ({megabytes(last.peak_rss - first.peak_rss)}), "
+        f"Redis used_memory x{last.redis_bytes / max(1, first.redis_bytes):.1f}"
+    )
+    if simulator_rss is not None:
+        note(f"peak RSS of the simulator's process so far: {megabytes(simulator_rss)}")
 
 
 async def bench(urls: ServerUrls, options: Options, sim: Sim) -> None:
@@ -514,12 +605,27 @@ async def bench(urls: ServerUrls, options: Options, sim: Sim) -> None:
         cycles.append(
             await run_cycle("steady, 30 min later", sim, resources, subjects, advance=True)
         )
+        facts.append(
+            f"peak RSS of this process, which ran the fetcher in-process: "
+            f"{megabytes(own_peak_rss())}"
+        )
+        memory: list[MemoryRun] = []
+        simulator_rss: int | None = None
+        if options.stale_known and sim.pid is not None:
+            memory = await memory_phase(urls, options, sim, prefix)
+            simulator_rss = peak_rss(sim.pid)
     facts.append(f"at end: {load_average()}")
     facts.append(
         f"{expired:,} bids_fresh keys expired before the last cycle (auctions whose bids the "
         "fetcher had fetched)."
     )
     report(cycles, options, facts)
+    if memory:
+        memory_report(memory, simulator_rss)
+    elif options.stale_known:
+        note(
+            "fetcher process memory not measured: it needs the simulator over HTTP (--http process)"
+        )
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -551,6 +657,14 @@ def main(
         typer.Option(min=1, help="Fetcher enrichment_concurrency (default: its own)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
+    stale_known: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Known contracts added to Redis before the second fetcher-process cycle "
+            "(0: no fetcher-process memory runs).",
+        ),
+    ] = 1_000_000,
     work_dir: Annotated[
         Path | None,
         typer.Option(help="Where embedded servers keep their data (default: a temporary dir)."),
@@ -573,6 +687,7 @@ def main(
         seed=seed,
         keep=keep,
         log_level=log_level,
+        stale_known=stale_known,
     )
     with (
         benchmark_servers(work_dir) as urls,
@@ -581,7 +696,8 @@ def main(
     ):
         try:
             if http is Http.process:
-                sim = Sim(stack.enter_context(simulator_process(options, Path(sim_dir))), None)
+                base_url, pid = stack.enter_context(simulator_process(options, Path(sim_dir)))
+                sim = Sim(base_url, None, pid)
             else:
                 world = SimWorld(seed=seed, regions={REGION: contracts}, churn_per_generation=churn)
                 if http is Http.thread:

@@ -15,6 +15,12 @@ b. the ceiling: asyncpg ``copy_records_to_table`` of the same rows into the same
    transaction, no NATS and no JSON (rows built before the clock starts).
 c. the original design's way: SQLAlchemy ORM ``session.merge`` of every contract and every
    item, one session and transaction per contract, on a subset; reported as a rate.
+b2. the same raw COPY on two connections at once (half the contracts with their items each,
+   one transaction each): the persister applies two fetches at once.
+e. SQLAlchemy Core ``executemany``: per 1000-contract page, one transaction, an upsert of the
+   contracts and the items ``ON CONFLICT DO NOTHING`` (the rows built before the clock starts).
+f. ``hangar-bay persister --until-idle`` in a process of its own on a fresh database: its peak
+   RSS (its own ``VmHWM`` at exit) and its wall time.
 d. the same stream applied a second time to the database of (a) (durable consumer deleted and
    recreated): the idempotent no-op path.
 
@@ -36,13 +42,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from random import Random
 from typing import Annotated, Any
 
 import asyncpg
@@ -51,6 +55,7 @@ import typer
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from benchmarks.support import (
@@ -62,234 +67,47 @@ from benchmarks.support import (
     cleanup_after,
     fetch_value,
     load_average,
+    megabytes,
     note,
     number,
+    own_peak_rss,
     print_table,
     quiet_faststream,
     rate,
     remove_streams,
+    reset_own_peak_rss,
+    run_child,
     unique_prefix,
 )
-from common.db import Contract, ContractItem, asyncpg_dsn, sqlalchemy_url
+from benchmarks.workload import (
+    PAGE_SIZE,
+    Load,
+    copy_ceiling,
+    copy_rows,
+    make_load,
+    money,
+)
+from common.db import (
+    CONTRACT_COLUMNS,
+    ITEM_COLUMNS,
+    Contract,
+    ContractItem,
+    asyncpg_dsn,
+    sqlalchemy_url,
+)
 from common.logs import configure_logging
 from common.messages import ContractsBatch, ContractWithItems, parse_message
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.persister.main import serve
 from services.persister.settings import PersisterSettings
-from tests.servers import ServerUrls
-
-REGION = 10000002
-GENERATION = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-PAGE_SIZE = 1000
-
-#: Contract types as ESI lists them in a big region (CEILINGS.md's "realistic" mix).
-TYPE_MIX: tuple[tuple[str, float], ...] = (
-    ("item_exchange", 0.60),
-    ("auction", 0.10),
-    ("courier", 0.25),
-    ("loan", 0.025),
-    ("unknown", 0.025),
-)
-#: Items per item exchange or auction: (probability, low, high). Mostly 1-3, p99 about 16,
-#: rarely hundreds (DESIGN.md: p99 16, max seen 422). Mean 5.56 over the 70% of contracts that
-#: carry items, 3.9 over all contracts.
-ITEM_BUCKETS: tuple[tuple[float, int, int], ...] = (
-    (0.53, 1, 3),
-    (0.35, 4, 9),
-    (0.11, 10, 16),
-    (0.008, 17, 60),
-    (0.002, 61, 421),
-)
-UNIT_VOLUMES = (0.01, 0.1, 1.0, 2.5, 5.0, 10.0, 15.0, 25.0, 47.5, 2500.0, 15000.0)
-CONTRACT_COLUMNS = (
-    "contract_id", "region_id", "type", "issuer_id", "issuer_corporation_id", "date_issued",
-    "date_expired", "price", "reward", "collateral", "buyout", "volume", "days_to_complete",
-    "start_location_id", "end_location_id", "for_corporation", "title", "status",
-    "first_seen_at", "last_seen_at", "gone_at", "source_last_modified",
-)  # fmt: skip
-ITEM_COLUMNS = (
-    "record_id", "contract_id", "type_id", "quantity", "is_included", "item_id",
-    "is_blueprint_copy", "material_efficiency", "time_efficiency", "runs",
-)  # fmt: skip
+from services.stack.servers import ServerUrls
 
 log = logging.getLogger("benchmarks.persister")
 
 
 class BenchmarkError(RuntimeError):
     """A phase did not produce what it should have: its timing would be meaningless."""
-
-
-# -- the load ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    body: bytes
-    message_id: str
-
-
-@dataclass
-class Load:
-    messages: list[Message]
-    contracts: int
-    items: int
-    by_type: dict[str, int]
-
-    @property
-    def rows(self) -> int:
-        return self.contracts + self.items
-
-    def batches(self) -> list[ContractsBatch]:
-        """The messages parsed again (only outside the persister's timed phases)."""
-        return [ContractsBatch.model_validate_json(m.body) for m in self.messages]
-
-
-def _esi_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _pick_type(rng: Random) -> str:
-    roll = rng.random()
-    for kind, share in TYPE_MIX:
-        if roll < share:
-            return kind
-        roll -= share
-    return TYPE_MIX[-1][0]
-
-
-def _item_count(rng: Random) -> int:
-    roll = rng.random()
-    for share, low, high in ITEM_BUCKETS:
-        if roll < share:
-            return rng.randint(low, high)
-        roll -= share
-    return rng.randint(ITEM_BUCKETS[-1][1], ITEM_BUCKETS[-1][2])
-
-
-def _volume(rng: Random, terms: int) -> float:
-    """A sum of floats, so volumes carry binary noise like ESI's ``274.4699999999999``."""
-    return sum(rng.choice(UNIT_VOLUMES) * rng.choice((1, 1, 2, 3, 10)) for _ in range(terms))
-
-
-def _items(rng: Random, count: int, next_record: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for index in range(count):
-        record_id = next_record + index
-        roll = rng.random()
-        if roll < 0.04:  # requested, not offered: no item_id
-            rows.append(
-                {"is_included": False, "quantity": rng.randint(1, 5000),
-                 "record_id": record_id, "type_id": rng.randint(18, 60_000)}
-            )  # fmt: skip
-        elif roll < 0.14:  # a blueprint: a copy (runs) or an original
-            row: dict[str, Any] = {
-                "is_included": True, "item_id": 1_030_000_000_000 + record_id * 4,
-                "material_efficiency": rng.randint(0, 10), "quantity": 1,
-                "record_id": record_id, "time_efficiency": rng.randrange(0, 21, 2),
-                "type_id": rng.randint(680, 60_000),
-            }  # fmt: skip
-            if rng.random() < 0.8:
-                row["is_blueprint_copy"] = True
-                row["runs"] = rng.choice((1, 2, 5, 10, 20, 50, 100, 300))
-            rows.append(row)
-        else:
-            rows.append(
-                {"is_included": True, "item_id": 1_030_000_000_000 + record_id * 4,
-                 "quantity": rng.choice((1, 1, 1, 10, 100, 1000, rng.randint(1, 250_000))),
-                 "record_id": record_id, "type_id": rng.randint(18, 60_000)}
-            )  # fmt: skip
-    return rows
-
-
-def _contract(
-    rng: Random, contract_id: int, kind: str, items: list[dict[str, Any]]
-) -> dict[str, Any]:
-    issued = GENERATION - timedelta(seconds=int(27 * 86400 * rng.random() ** 2))
-    expired = issued + timedelta(days=rng.choice((1, 3, 7, 14, 28)))
-    start = 60003760 if rng.random() < 0.6 else rng.randint(60_000_004, 60_015_000)
-    body: dict[str, Any] = {
-        "contract_id": contract_id,
-        "date_expired": _esi_time(expired),
-        "date_issued": _esi_time(issued),
-        "days_to_complete": 0,
-        "end_location_id": start,
-        "issuer_corporation_id": rng.randint(98_000_000, 98_800_000),
-        "issuer_id": rng.randint(2_112_000_000, 2_124_000_000),
-        "price": 0,
-        "reward": 0,
-        "start_location_id": start,
-        "title": "" if rng.random() < 0.88 else "WTS fitted Drake, cheap!!",
-        "type": kind,
-        "items": items,
-    }
-    if kind == "auction":
-        price = round(10 ** rng.uniform(4.0, 9.5), -2)
-        body["price"] = price
-        body["buyout"] = 0 if rng.random() < 0.35 else round(price * rng.uniform(1.2, 6.0), -2)
-        body["volume"] = _volume(rng, min(len(items), 12))
-    elif kind == "item_exchange":
-        body["collateral"] = 0
-        body["price"] = round(10 ** rng.uniform(4.0, 10.5), -3)
-        body["volume"] = _volume(rng, min(len(items), 12))
-    elif kind == "courier":
-        body["collateral"] = round(10 ** rng.uniform(6.0, 9.7), -4)
-        body["reward"] = round(10 ** rng.uniform(5.5, 8.5), -3)
-        body["days_to_complete"] = rng.choice((1, 3, 7, 14))
-        body["end_location_id"] = rng.randint(60_000_004, 60_015_000)
-        body["volume"] = round(rng.uniform(1000, 350_000), 2)
-    else:
-        body["collateral"] = round(10 ** rng.uniform(6.0, 9.0), -4)
-        body["volume"] = _volume(rng, 2)
-    if rng.random() < 0.03:
-        body["for_corporation"] = True
-    return body
-
-
-def make_load(contracts: int, seed: int, subjects: Subjects) -> Load:
-    """``contracts`` ESI-shaped contracts with items, as 1000-contract ``ContractsBatch``
-    messages of one region and one ESI generation (the pages of one sweep)."""
-    rng = Random(seed)
-    contract_id = 230_000_000
-    next_record = 4_000_000_000
-    pages: list[list[dict[str, Any]]] = []
-    items_total = 0
-    by_type: dict[str, int] = {}
-    for index in range(contracts):
-        contract_id += rng.randint(1, 60)
-        kind = _pick_type(rng)
-        by_type[kind] = by_type.get(kind, 0) + 1
-        count = _item_count(rng) if kind in {"item_exchange", "auction"} else 0
-        items = _items(rng, count, next_record)
-        next_record += count + rng.randint(0, 3)
-        items_total += count
-        if index % PAGE_SIZE == 0:
-            pages.append([])
-        pages[-1].append(_contract(rng, contract_id, kind, items))
-    messages = []
-    for page_number, page in enumerate(pages, start=1):
-        batch = ContractsBatch.model_validate(
-            {
-                "region_id": REGION,
-                "fetched_at": GENERATION + timedelta(seconds=40 + page_number),
-                "source": {
-                    "page": page_number,
-                    "last_modified": GENERATION,
-                    "expires": GENERATION + timedelta(seconds=1800),
-                    "etag": f'"bench-{seed}-{page_number}"',
-                },
-                "contracts": page,
-            }
-        )
-        messages.append(
-            Message(
-                subjects.contracts(batch.region_id, batch.batch_key()),
-                batch.to_json(),
-                batch.message_id(),
-            )
-        )
-    return Load(messages, contracts, items_total, by_type)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -401,41 +219,13 @@ async def _check_rows(database_url: str, contracts: int, items: int, what: str) 
         )
 
 
-def _money(value: float | None) -> Decimal | None:
-    """As the persister converts ESI's floats to ``numeric``."""
-    return None if value is None else Decimal(repr(value))
-
-
-def copy_rows(
-    batches: list[ContractsBatch],
-) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    contracts: list[tuple[object, ...]] = []
-    items: list[tuple[object, ...]] = []
-    for batch in batches:
-        for c in batch.contracts:
-            contracts.append(
-                (c.contract_id, batch.region_id, c.type, c.issuer_id, c.issuer_corporation_id,
-                 c.date_issued, c.date_expired, _money(c.price), _money(c.reward),
-                 _money(c.collateral), _money(c.buyout), c.volume, c.days_to_complete,
-                 c.start_location_id, c.end_location_id, c.for_corporation, c.title,
-                 "outstanding", batch.fetched_at, batch.fetched_at, None,
-                 batch.source.last_modified)
-            )  # fmt: skip
-            items.extend(
-                (i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
-                 i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs)
-                for i in c.items
-            )  # fmt: skip
-    return contracts, items
-
-
 def orm_objects(batch: ContractsBatch, c: ContractWithItems) -> tuple[Contract, list[ContractItem]]:
     """What the original design built per contract from ESI's answers."""
     contract = Contract(
         contract_id=c.contract_id, region_id=batch.region_id, type=c.type,
         issuer_id=c.issuer_id, issuer_corporation_id=c.issuer_corporation_id,
-        date_issued=c.date_issued, date_expired=c.date_expired, price=_money(c.price),
-        reward=_money(c.reward), collateral=_money(c.collateral), buyout=_money(c.buyout),
+        date_issued=c.date_issued, date_expired=c.date_expired, price=money(c.price),
+        reward=money(c.reward), collateral=money(c.collateral), buyout=money(c.buyout),
         volume=c.volume, days_to_complete=c.days_to_complete,
         start_location_id=c.start_location_id, end_location_id=c.end_location_id,
         for_corporation=c.for_corporation, title=c.title, status="outstanding",
@@ -477,6 +267,11 @@ class Results:
     reapply_stall: Samples = field(default_factory=Samples)
     reapply_rows_written: list[float] = field(default_factory=list)
     copy: Samples = field(default_factory=Samples)
+    copy2: Samples = field(default_factory=Samples)
+    core: Samples = field(default_factory=Samples)
+    process_seconds: Samples = field(default_factory=Samples)
+    process_rss: list[int] = field(default_factory=list)
+    serve_rss: list[int] = field(default_factory=list)
     orm: Samples = field(default_factory=Samples)
     orm_contracts: int = 0
     orm_items: int = 0
@@ -563,7 +358,10 @@ async def persister_phases(
             async def fresh_db(number_: int, repeat: int = repeat) -> str:
                 return await databases.fresh(f"serve{repeat}_{number_}")
 
+            peak_reset = reset_own_peak_rss()
             database, first = await attempt("first apply", fresh_db, prefix, batches)
+            if peak_reset:
+                results.serve_rss.append(own_peak_rss())
             await _check_rows(database, load.contracts, load.items, "persister")
             results.serve.add(first.seconds)
             results.drained.add(first.drained_after or 0.0)
@@ -590,24 +388,85 @@ async def persister_phases(
 
 
 async def copy_phase(databases: Databases, load: Load, options: Options, results: Results) -> None:
-    contract_rows, item_rows = copy_rows(load.batches())
+    """Raw COPY into the fully indexed schema, on one connection and on two."""
+    rows = copy_rows(load.batches())
     for repeat in range(options.repeat):
-        database = await databases.fresh(f"copy{repeat}")
+        for connections, samples in ((1, results.copy), (2, results.copy2)):
+            database = await databases.fresh(f"copy{connections}_{repeat}")
+            await checkpoint(database)
+            samples.add(await copy_ceiling(database, rows, connections))
+            await _check_rows(database, load.contracts, load.items, f"COPY x{connections}")
+
+
+async def core_phase(databases: Databases, load: Load, options: Options, results: Results) -> None:
+    """SQLAlchemy Core ``executemany`` of every page (an upsert of its contracts, its items
+    ``ON CONFLICT DO NOTHING``), one transaction per 1000-contract page."""
+    contract_upsert = pg_insert(Contract)
+    contract_upsert = contract_upsert.on_conflict_do_update(
+        index_elements=["contract_id"],
+        set_={name: contract_upsert.excluded[name] for name in CONTRACT_COLUMNS[1:]},
+    )
+    item_insert = pg_insert(ContractItem).on_conflict_do_nothing(index_elements=["record_id"])
+    pages = []
+    for batch in load.batches():
+        rows = copy_rows([batch])
+        pages.append(
+            (
+                [dict(zip(CONTRACT_COLUMNS, row, strict=True)) for row in rows.contracts],
+                [dict(zip(ITEM_COLUMNS, row, strict=True)) for row in rows.items],
+            )
+        )
+    for repeat in range(options.repeat):
+        database = await databases.fresh(f"core{repeat}")
         await checkpoint(database)
-        connection = await asyncpg.connect(asyncpg_dsn(database))
+        engine = create_async_engine(sqlalchemy_url(database), pool_size=1)
         try:
-            with Stopwatch() as watch:
-                async with connection.transaction():
-                    await connection.copy_records_to_table(
-                        "contracts", records=contract_rows, columns=CONTRACT_COLUMNS
-                    )
-                    await connection.copy_records_to_table(
-                        "contract_items", records=item_rows, columns=ITEM_COLUMNS
-                    )
+            async with engine.connect() as connection:
+                with Stopwatch() as watch:
+                    for contracts, items in pages:
+                        async with connection.begin():
+                            await connection.execute(contract_upsert, contracts)
+                            if items:
+                                await connection.execute(item_insert, items)
         finally:
-            await connection.close()
-        await _check_rows(database, load.contracts, load.items, "COPY")
-        results.copy.add(watch.seconds)
+            await engine.dispose()
+        await _check_rows(database, load.contracts, load.items, "Core executemany")
+        results.core.add(watch.seconds)
+
+
+async def memory_phase(
+    urls: ServerUrls, databases: Databases, prefix: str, load: Load, options: Options,
+    results: Results,
+) -> None:  # fmt: skip
+    """``hangar-bay persister --until-idle`` in a process of its own on a fresh database and a
+    fresh consumer: its peak RSS (and wall time, startup included)."""
+    subjects = Subjects(prefix)
+    client = await nats.connect(urls.nats_url)
+    try:
+        js = client.jetstream()
+        for repeat in range(options.repeat):
+            database = await databases.fresh(f"process{repeat}")
+            await _delete_consumer(js, subjects)
+            await checkpoint(database)
+            environment = {
+                **os.environ,
+                "HANGAR_DATABASE_URL": database,
+                "HANGAR_NATS_URL": urls.nats_url,
+                "HANGAR_REDIS_URL": urls.redis_url,
+                "HANGAR_NAME_PREFIX": prefix,
+                "HANGAR_LOG_LEVEL": "WARNING",
+                "HANGAR_LOG_JSON": "true",
+            }
+            run = await run_child("services.cli", ["persister", "--until-idle"], environment)
+            if run.returncode != 0:
+                raise BenchmarkError(
+                    f"hangar-bay persister exited with {run.returncode}: {run.stderr[-2000:]}"
+                )
+            await _check_rows(database, load.contracts, load.items, "persister process")
+            results.process_seconds.add(run.seconds)
+            results.process_rss.append(run.peak_rss)
+    finally:
+        await client.close()
 
 
 async def orm_phase(databases: Databases, load: Load, options: Options, results: Results) -> None:
@@ -682,6 +541,8 @@ def report(load: Load, options: Options, results: Results, facts: list[str]) -> 
     reapply_net = reapply_raw - empty
     orm_rate = rate(results.orm_contracts, results.orm.median)
     copy_rate = rate(n, results.copy.median)
+    copy2_rate = rate(n, results.copy2.median)
+    core_rate = rate(n, results.core.median)
     net_rate = rate(n, serve_net)
     raw_rate = rate(n, serve_raw)
 
@@ -702,7 +563,12 @@ def report(load: Load, options: Options, results: Results, facts: list[str]) -> 
         line("(a) persister: net (raw - empty)", None, serve_net, n, rows),
         line("(a) persister: call to last ack", results.drained, results.drained.median, n, rows),
         *_apply_lines(options, results, line, n, rows),
-        line("(b) raw COPY, 1 tx (the ceiling)", results.copy, results.copy.median, n, rows),
+        line("(b) raw COPY, 1 connection, 1 tx (the ceiling)", results.copy,
+             results.copy.median, n, rows),
+        line("(b2) raw COPY, 2 connections, 1 tx each", results.copy2, results.copy2.median,
+             n, rows),
+        line("(e) SQLAlchemy Core executemany, upsert, 1 tx/page", results.core,
+             results.core.median, n, rows),
         line(f"(c) ORM merge, 1 tx/contract ({results.orm_contracts:,} contracts)", results.orm,
              results.orm.median, results.orm_contracts, results.orm_contracts + results.orm_items),
         ["    ORM extrapolated to the whole load", f"{rate(n, orm_rate):.1f}", "",
@@ -726,6 +592,9 @@ def report(load: Load, options: Options, results: Results, facts: list[str]) -> 
          _verdict(net_rate / orm_rate >= 50)],
         ["persister raw / ORM merge", f"{raw_rate / orm_rate:.0f}x", "(>= 50x)",
          _verdict(raw_rate / orm_rate >= 50)],
+        ["persister net / raw COPY on 2 connections", f"{net_rate / copy2_rate:.2f}", "", ""],
+        ["persister net / Core executemany", f"{net_rate / core_rate:.2f}x", "", ""],
+        ["persister raw / Core executemany", f"{raw_rate / core_rate:.2f}x", "", ""],
         ["raw COPY / ORM merge", f"{copy_rate / orm_rate:.0f}x", "", ""],
         ["re-apply net / first apply net (speed-up)", f"{serve_net / reapply_net:.2f}", "", ""],
     ]  # fmt: skip
@@ -742,6 +611,22 @@ def report(load: Load, options: Options, results: Results, facts: list[str]) -> 
         f" (max {max(results.serve_stall.values):.2f}), re-apply "
         f"{results.reapply_stall.median:.2f} s (max {max(results.reapply_stall.values):.2f})."
     )
+    note(
+        "Peak RSS of `hangar-bay persister --until-idle` applying the load in a process of its "
+        "own (fresh database and consumer): "
+        + ", ".join(megabytes(size) for size in results.process_rss)
+        + "; its wall time (startup and idle checks included): "
+        + ", ".join(f"{seconds:.2f} s" for seconds in results.process_seconds.values)
+        + "."
+    )
+    if results.serve_rss:
+        note(
+            "Peak RSS of this benchmark process during the in-process serve() (it also holds the "
+            "load's message bodies, "
+            f"{megabytes(sum(len(m.body) for m in load.messages))}): "
+            + ", ".join(megabytes(size) for size in results.serve_rss)
+            + "."
+        )
     if results.crashes:
         note(f"[red]serve() crashed {len(results.crashes)} time(s)[/red] (runs redone):")
         for crash in results.crashes:
@@ -828,6 +713,11 @@ async def bench(urls: ServerUrls, options: Options) -> None:
         log.info("phase starts", extra={"phase": "copy"})
         await copy_phase(databases, load, options, results)
         gc.collect()
+        log.info("phase starts", extra={"phase": "core"})
+        await core_phase(databases, load, options, results)
+        gc.collect()
+        log.info("phase starts", extra={"phase": "persister process"})
+        await memory_phase(urls, databases, prefix, load, options, results)
         log.info("phase starts", extra={"phase": "orm"})
         await orm_phase(databases, load, options, results)
         facts.append(f"at end: {load_average()}")

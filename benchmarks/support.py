@@ -4,10 +4,12 @@ streams and Redis keys under a name prefix of their own, timing helpers and resu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ from rich.table import Table
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
 from common.subjects import Subjects
-from tests.servers import ServerUrls, test_servers
+from services.stack.servers import ServerUrls, test_servers
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
@@ -144,7 +146,7 @@ async def remove_redis_keys(redis_url: str, prefix: str) -> None:
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
+            await client.unlink(*keys[start : start + 1000])  # freed in the background
     finally:
         await client.aclose()
 
@@ -228,3 +230,109 @@ def load_average() -> str:
 
 def note(text: str) -> None:
     console.print(text, soft_wrap=True)
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
+
+
+def peak_rss(pid: int) -> int | None:
+    """The peak resident set (``VmHWM``) of a live process, in bytes; None once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def own_peak_rss() -> int:
+    return peak_rss(os.getpid()) or 0
+
+
+def reset_own_peak_rss() -> bool:
+    """Start this process's ``VmHWM`` again from its current resident set (Linux
+    ``clear_refs``), so that a later :func:`own_peak_rss` is the peak of what ran in between."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def child_pids(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A child process run to its end: exit status, wall seconds, peak RSS (bytes) and its
+    output."""
+
+    returncode: int
+    seconds: float
+    peak_rss: int
+    stdout: str
+    stderr: str
+
+
+#: Runs a module as ``python -m`` would, and writes the process's own ``VmHWM`` to the file
+#: named by ``HANGAR_BENCH_PEAK_FILE`` when the interpreter exits. Not ``ru_maxrss`` from
+#: ``wait4``: Linux carries the parent's high-water mark into a child's across fork and exec,
+#: so that figure is never below this benchmark process's own peak.
+_PEAK_REPORTING_MAIN = """
+import atexit, os, runpy, sys
+
+def _report_peak():
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["HANGAR_BENCH_PEAK_FILE"], "w") as out:
+        out.write(peak.split()[1])
+
+atexit.register(_report_peak)
+module = sys.argv[1]
+sys.argv = [module, *sys.argv[2:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def _run_child(module: str, arguments: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory(prefix="hangar-bench-peak-") as peak_dir,
+    ):
+        peak_file = Path(peak_dir) / "vmhwm"
+        command = [sys.executable, "-c", _PEAK_REPORTING_MAIN, module, *arguments]
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            env={**environment, "HANGAR_BENCH_PEAK_FILE": str(peak_file)},
+            stdout=out,
+            stderr=err,
+        )
+        returncode = process.wait()
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
+        return ChildRun(
+            returncode,
+            seconds,
+            peak_kib * 1024,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+
+
+async def run_child(module: str, arguments: Sequence[str], environment: dict[str, str]) -> ChildRun:
+    """Run ``python -m module arguments`` to its end in a thread (the event loop stays free);
+    its peak RSS is the one it reports itself when it exits (0 if it could not)."""
+    return await asyncio.to_thread(_run_child, module, arguments, environment)

@@ -179,10 +179,10 @@ class RegionSweepState(Base):
     generation: Mapped[datetime] = mapped_column(Timestamp)
     swept_at: Mapped[datetime] = mapped_column(Timestamp)
     contract_count: Mapped[int] = mapped_column(Integer)
-    contract_ids: Mapped[list[int]] = mapped_column(
+    contract_ids: Mapped[list[int] | None] = mapped_column(
         ARRAY(BigInteger),
-        server_default=text("'{}'"),
-        comment="The sweep's listing: decides a contracts batch that arrives after it",
+        comment="The sweep's listing: decides a contracts batch that arrives after it"
+        " (NULL: recorded before sweeps kept it, unknown)",
     )
 
 
@@ -332,6 +332,42 @@ class Constellation(Base):
     name: Mapped[str] = mapped_column(Text)
     region_id: Mapped[int] = mapped_column(BigInteger)
     resolved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+#: Columns of ``contracts`` the persister keeps (a contract's message does not carry them).
+CONTRACT_BOOKKEEPING_COLUMNS = (
+    "status",
+    "first_seen_at",
+    "last_seen_at",
+    "gone_at",
+    "source_last_modified",
+)
+#: Columns of ``contracts`` computed in SQL from its items and the reference data
+#: (``common.derived_fields``; ``reward_per_m3`` is a generated column): no row carries them.
+CONTRACT_DERIVED_COLUMNS = (
+    "is_ship",
+    "primary_label",
+    "item_count",
+    "has_bpc",
+    "bpc_runs_min",
+    "bpc_runs_max",
+    "bpc_me_min",
+    "bpc_me_max",
+    "bpc_te_min",
+    "bpc_te_max",
+    "search_text",
+    "reward_per_m3",
+)
+#: The columns of ``contracts`` a row is written with (all but the derived), in table order.
+CONTRACT_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in Contract.__table__.columns if c.name not in CONTRACT_DERIVED_COLUMNS
+)
+#: The columns of ``contracts`` a contract's message carries, in table order.
+CONTRACT_MESSAGE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CONTRACT_COLUMNS if c not in CONTRACT_BOOKKEEPING_COLUMNS
+)
+#: Every column of ``contract_items``, in table order.
+ITEM_COLUMNS: tuple[str, ...] = tuple(ContractItem.__table__.columns.keys())
 
 
 def sqlalchemy_url(database_url: str) -> str:

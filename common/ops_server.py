@@ -1,13 +1,41 @@
-"""A small HTTP server for the worker processes: ``/metrics`` (Prometheus) and ``/healthz``."""
+"""``/metrics`` (Prometheus) and ``/healthz`` of the worker processes: a small ASGI app served
+by uvicorn inside the worker's own event loop."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
 
+import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 HealthCheck = Callable[[], bool]
+
+
+def ops_app(healthy: HealthCheck) -> Starlette:
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(_: Request) -> JSONResponse:
+        if healthy():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unhealthy"}, status_code=503)
+
+    return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside a process that handles its own signals: it must not take them over."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class OpsServer:
@@ -15,49 +43,30 @@ class OpsServer:
         self._host = host
         self._port = port
         self._healthy = healthy
-        self._server: asyncio.Server | None = None
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
+        assert self._socket is not None
+        port: int = self._socket.getsockname()[1]
         return port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        """Bind now (a port in use fails here, with ``OSError``), then serve in the background."""
+        sock = socket.create_server((self._host, self._port), reuse_port=False)
+        sock.setblocking(False)
+        self._socket = sock
+        config = uvicorn.Config(
+            ops_app(self._healthy), lifespan="off", log_config=None, access_log=False
+        )
+        self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="ops-server")
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b""):
-                pass
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?", 1)[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                status, content_type, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-            elif path == "/healthz":
-                ok = self._healthy()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                content_type = "application/json"
-                body = b'{"status":"ok"}' if ok else b'{"status":"unhealthy"}'
-            else:
-                status, content_type, body = (
-                    "404 Not Found",
-                    "application/json",
-                    b'{"error":"not found"}',
-                )
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        if self._socket is not None:
+            self._socket.close()

@@ -46,6 +46,15 @@ class HangarSettings(BaseSettings):
     log_json: bool | None = Field(
         None, description="JSON logs; default: JSON unless standard error is a terminal."
     )
+    stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description=(
+            "Replicas of the JetStream streams and their consumers: 1 on a single server, "
+            "3 on a NATS cluster of three or more nodes."
+        ),
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the /metrics and /healthz server (0: none)."
     )

@@ -4,6 +4,13 @@ Retention follows churn, not polling: every contracts or bids batch has a subjec
 and a region's sweep always the same one, so ``max_msgs_per_subject=1`` keeps every batch but
 only the newest sweep of each region. EVE contracts live at most four weeks (plus the days a
 courier may take), so batches older than ``max_age`` describe nothing live.
+
+When ``max_bytes`` is reached the stream refuses new messages (``discard: new``) instead of
+deleting its oldest ones: with ``discard: old`` a batch the persister has not consumed yet
+would vanish without anyone being told. Refused, the fetcher's publish fails, nothing is
+recorded as published, and the region's cycle fails and is retried until there is room (an
+operator raises ``max_bytes`` or ``max_age`` frees space). The per-subject limit still
+replaces a region's previous sweep, which the newer one supersedes.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
+from common.settings import HangarSettings
 from common.subjects import Subjects
 
 DAY = 24 * 3600
@@ -28,6 +36,11 @@ class StreamLimits:
     replicas: int = 1
 
 
+def stream_limits(settings: HangarSettings) -> StreamLimits:
+    """The limits a process asks for, from its settings."""
+    return StreamLimits(replicas=settings.stream_replicas)
+
+
 def stream_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
     return StreamConfig(
         name=subjects.stream,
@@ -38,7 +51,8 @@ def stream_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig:
         max_bytes=limits.max_bytes,
         max_msg_size=limits.max_msg_size,
         max_msgs_per_subject=1,
-        discard=DiscardPolicy.OLD,
+        discard=DiscardPolicy.NEW,
+        discard_new_per_subject=False,
         duplicate_window=limits.duplicate_window_seconds,
         num_replicas=limits.replicas,
         description="Hangar Bay: contracts with items, region sweeps and auction bids",
@@ -59,15 +73,46 @@ def dead_letter_config(subjects: Subjects, limits: StreamLimits) -> StreamConfig
     )
 
 
+class StreamSetupError(RuntimeError):
+    """A stream could not be created or brought to the configured limits; the message says
+    which stream, what it has, what was asked and what to do."""
+
+
 async def ensure_streams(
     js: JetStreamContext, subjects: Subjects, limits: StreamLimits | None = None
 ) -> None:
-    """Create the streams, or bring an existing one's limits up to date."""
+    """Create the streams, or bring an existing one's limits (and replica count) up to date.
+
+    A replica count the servers cannot give (more replicas than JetStream nodes) or cannot
+    change to is an error naming the stream and both counts, never silently ignored.
+    """
     limits = limits or StreamLimits()
     for config in (stream_config(subjects, limits), dead_letter_config(subjects, limits)):
+        name = str(config.name)
         try:
-            await js.stream_info(str(config.name))
+            existing = await js.stream_info(name)
         except NotFoundError:
-            await js.add_stream(config)
-        else:
+            try:
+                await js.add_stream(config)
+            except APIError as error:
+                raise StreamSetupError(
+                    f"cannot create stream {name} with {limits.replicas} replica(s) "
+                    f"(HANGAR_STREAM_REPLICAS): {error.description or error}"
+                ) from error
+            continue
+        current = existing.config.num_replicas or 1
+        try:
             await js.update_stream(config)
+        except APIError as error:
+            raise StreamSetupError(
+                f"stream {name} has {current} replica(s), HANGAR_STREAM_REPLICAS asks for "
+                f"{limits.replicas}, and the servers refused the change: "
+                f"{error.description or error}. Set HANGAR_STREAM_REPLICAS={current}, or give "
+                f"the cluster at least {limits.replicas} JetStream nodes."
+            ) from error
+        updated = await js.stream_info(name)
+        if (updated.config.num_replicas or 1) != limits.replicas:
+            raise StreamSetupError(
+                f"stream {name} still has {updated.config.num_replicas or 1} replica(s) after "
+                f"asking for {limits.replicas} (HANGAR_STREAM_REPLICAS)"
+            )

@@ -19,7 +19,7 @@ from common.migration import upgrade_async
 from common.sde.loader import load_catalog
 from common.settings import HangarSettings
 from common.subjects import Subjects
-from tests.servers import ServerUrls, test_servers
+from services.stack.servers import ServerUrls, test_servers
 
 #: Real ESI payloads (EVE Ref fixtures and an esi-issues thread), copied from the ESI research.
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
@@ -38,49 +38,46 @@ def servers() -> Iterator[ServerUrls]:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-async def _admin(servers: ServerUrls) -> asyncpg.Connection:
-    return await asyncpg.connect(asyncpg_dsn(with_database(servers.database_url, "postgres")))
+@contextlib.asynccontextmanager
+async def _scratch_database(
+    servers: ServerUrls, prefix: str, *, template: str | None = None
+) -> AsyncIterator[str]:
+    """A new database (a copy of ``template`` when given) under a fresh name, dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(servers.database_url, "postgres")))
+    try:
+        copied = f' TEMPLATE "{template}"' if template is not None else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copied}')
+        try:
+            yield name
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")
 async def template_database(servers: ServerUrls) -> AsyncIterator[str]:
     """A database migrated to head and holding the SDE catalog (as ``hangar-bay migrate``
     leaves it), once per session; each test copies it."""
-    name = f"hb_template_{uuid.uuid4().hex[:10]}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with _scratch_database(servers, "hb_template") as name:
         await upgrade_async(with_database(servers.database_url, name))
         await load_catalog(with_database(servers.database_url, name))
         yield name
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
 async def database_url(servers: ServerUrls, template_database: str) -> AsyncIterator[str]:
-    name = f"hb_test_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    """A database of its own for this test, migrated to head."""
+    async with _scratch_database(servers, "hb_test", template=template_database) as name:
         yield with_database(servers.database_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
 async def empty_database_url(servers: ServerUrls) -> AsyncIterator[str]:
     """A database with no schema at all (for migration and replay tests)."""
-    name = f"hb_empty_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with _scratch_database(servers, "hb_empty") as name:
         yield with_database(servers.database_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture

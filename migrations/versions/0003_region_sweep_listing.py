@@ -4,6 +4,12 @@ A contracts batch that reaches the persister after a newer sweep of its region (
 redelivers late what a crashed fetch left unacknowledged) must not make a contract outstanding
 that this sweep no longer lists: the upsert now reads the listing.
 
+A sweep recorded before this revision kept no listing, and the contracts table cannot rebuild
+it: the contracts a late batch brings are exactly those the table does not hold. Its listing is
+therefore NULL, unknown, and a late batch against it lands as it did before this revision
+(outstanding, as of its own generation) until the region's next sweep records a listing and
+decides. An empty array would say the sweep listed nothing and mark every late contract gone.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23 15:10:00.000000
@@ -27,9 +33,9 @@ def upgrade() -> None:
         sa.Column(
             "contract_ids",
             postgresql.ARRAY(sa.BigInteger()),
-            server_default=sa.text("'{}'"),
-            nullable=False,
-            comment="The sweep's listing: decides a contracts batch that arrives after it",
+            nullable=True,
+            comment="The sweep's listing: decides a contracts batch that arrives after it"
+            " (NULL: recorded before sweeps kept it, unknown)",
         ),
     )
 

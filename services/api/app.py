@@ -21,7 +21,8 @@ from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
 from services.api.metrics import ApiMetrics, MetricsMiddleware
-from services.api.response_cache import ResponseCache
+from services.api.page_cache import PageCache
+from services.api.replica import ReplicaLag
 from services.api.routes import router
 from services.api.settings import ApiSettings
 
@@ -82,7 +83,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_async_engine(
-            sqlalchemy_url(settings.database_url),
+            sqlalchemy_url(settings.read_database_url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
@@ -102,11 +103,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             settings=settings,
             engine=engine,
             cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
-            responses=ResponseCache(
+            pages=PageCache(
                 settings.response_cache_s,
                 settings.response_cache_max_bytes,
                 metrics.response_cache_lookups,
             ),
+            replica_lag=ReplicaLag(),
         )
         try:
             yield

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from services.api.caching import cached_json
 from services.api.dependencies import SettingsDep, StateDep, driver_connection
+from services.api.http_validation import conditional_json
 from services.api.name_schemas import SearchText, TypeMatch, TypeMatches
 from services.api.names import search_types
 
@@ -34,4 +34,4 @@ async def list_types(
     async with driver_connection(state.engine) as connection:
         rows = await search_types(connection, q, limit)
     body = TypeMatches(types=[TypeMatch.model_validate(row) for row in rows])
-    return cached_json(request, body, settings.cache_max_age_s)
+    return conditional_json(request, body, settings.cache_max_age_s)

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from services.api.cursor import CursorCodec
-from services.api.response_cache import ResponseCache
+from services.api.page_cache import PageCache
+from services.api.replica import ReplicaLag
 from services.api.settings import ApiSettings
 
 
@@ -24,7 +25,8 @@ class ApiState:
     settings: ApiSettings
     engine: AsyncEngine
     cursors: CursorCodec
-    responses: ResponseCache
+    pages: PageCache
+    replica_lag: ReplicaLag
 
 
 # Dependencies are coroutines: FastAPI would run plain functions in its thread pool.

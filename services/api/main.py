@@ -20,6 +20,8 @@ from common.logs import configure_logging
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 
+WORKER_HEALTHCHECK_TIMEOUT_S = 120
+
 
 def serving_app(settings: ApiSettings) -> FastAPI:
     """The app of one serving process, with its logging set up (a worker process starts with
@@ -47,6 +49,10 @@ def server_config(
         server_header=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        # A spawned worker imports the whole app before it can answer the supervisor's pings;
+        # on a busy machine that takes longer than uvicorn's 5 s, and the supervisor would kill
+        # and respawn every worker in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.type_api import TypeEngine
 
 from common.db import Contract, ContractItem, ItemType, Station
+from services.api.kit.like import LIKE_ESCAPE, like_escaped
 from services.api.name_schemas import ContentFilters
 
 contracts: Final = Contract.__table__
@@ -47,7 +48,6 @@ CONTENT_COLUMNS: Final = (
     contracts.c.reward_per_m3,
 )
 
-LIKE_ESCAPE: Final = "/"
 _BIGINT: Final = BigInteger()
 _INTEGER: Final = Integer()
 _BOOLEAN: Final = Boolean()
@@ -79,13 +79,7 @@ _SUMMARY_BOUNDS: Final = {
 def search_pattern(text: str) -> str:
     """A LIKE pattern finding ``text`` (lower-cased, whitespace collapsed) anywhere, with
     LIKE's wildcards matching themselves."""
-    words = " ".join(text.lower().split())
-    escaped = (
-        words.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-    return f"%{escaped}%"
+    return f"%{like_escaped(' '.join(text.lower().split()))}%"
 
 
 def content_filter_params(query: ContentFilters) -> Params:

@@ -12,25 +12,26 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from services.api import queries
-from services.api.caching import cached_body, cached_json
-from services.api.cursor import Cursor, CursorCodec, InvalidCursorError, filters_digest
+from services.api.contract_list import PageStart, read_page, start_page
+from services.api.cursor import InvalidCursorError
 from services.api.dependencies import (
     ApiState,
     SessionDep,
     SettingsDep,
     StateDep,
-    driver_connection,
     get_state,
 )
 from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
 from services.api.errors import ApiError
-from services.api.names import add_contract_names, add_detail_names
+from services.api.http_validation import conditional_body, conditional_json
+from services.api.names import add_detail_names
+from services.api.replica import REPLICA_LAG_HEADER
 from services.api.schemas import (
     MAX_ID,
     ContractDetail,
+    ContractListPage,
     ContractListQuery,
-    ContractPage,
     ErrorDetail,
     ErrorResponse,
     HealthStatus,
@@ -112,29 +113,17 @@ def _ok(example: dict[str, Any]) -> dict[str, Any]:
     return {"headers": _CACHED_HEADERS, "content": {"application/json": {"example": example}}}
 
 
-def _next_position(
-    query: ContractListQuery, cursors: CursorCodec, digest: str
-) -> queries.Keyset | None:
-    """The keyset the request's cursor points at; 422 when it is not valid for this request."""
-    if query.cursor is None:
-        return None
+def _page_start(query: ContractListQuery, state: ApiState) -> PageStart:
+    """Where the request's page starts; 422 when its cursor is not valid for this request."""
     try:
-        cursor = cursors.decode(query.cursor)
-        if (cursor.sort, cursor.order) != (query.sort, query.order):
-            raise InvalidCursorError(
-                f"the cursor was issued for sort={cursor.sort}&order={cursor.order}"
-            )
-        if cursor.filters_digest != digest:
-            raise InvalidCursorError("the cursor was issued for other filters")
-        value = queries.sort_value_from_text(query.sort, cursor.value)
-    except (InvalidCursorError, queries.InvalidSortValueError) as error:
+        return start_page(query, state.cursors)
+    except InvalidCursorError as error:
         raise ApiError(
             422,
             "invalid_cursor",
             str(error),
             [ErrorDetail(location=["query", "cursor"], message=str(error), type="invalid_cursor")],
         ) from error
-    return queries.Keyset(value, cursor.contract_id)
 
 
 async def list_contracts(
@@ -149,53 +138,29 @@ async def list_contracts(
     contracts are added: no contract is returned twice and none that existed when paging
     started is skipped. Rows without a value for the sort key come last in both orders.
     """
-    digest = filters_digest(query.filter_fields())
-    after = _next_position(query, state.cursors, digest)
-    page = await state.responses.get_or_compute(
-        query.model_dump_json(), lambda: _contract_page(query, state, digest, after)
+    start = _page_start(query, state)
+    page = await state.pages.get_or_compute(
+        query.model_dump_json(), lambda: _contract_page(start, state)
     )
     now = time.monotonic()
-    return cached_body(
+    return conditional_body(
         request, page.body, state.settings.cache_max_age_s, etag=page.etag, age_s=page.age(now)
     )
 
 
-async def _contract_page(
-    query: ContractListQuery, state: ApiState, digest: str, after: queries.Keyset | None
-) -> bytes:
-    settings, cursors = state.settings, state.cursors
+async def _contract_page(start: PageStart, state: ApiState) -> bytes:
+    page = await read_page(state.engine, start, state.cursors, state.settings.count_exact_threshold)
     total = None
-    # A connection only for the statements: under load, requests queue for the pool, and the
-    # work around the statements needs none.
-    async with driver_connection(state.engine) as connection:
-        rows = await queries.list_contracts(connection, query, after, query.limit + 1)
-        if query.count:
-            value, exact = await queries.count_contracts(
-                connection, query, settings.count_exact_threshold
-            )
-            total = {"value": value, "kind": "exact" if exact else "estimated"}
-        page_items = [dict(zip(queries.SUMMARY_NAMES, row, strict=True)) for row in rows]
-        await add_contract_names(connection, page_items[: query.limit])
-    page_rows = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = page_rows[-1]
-        next_cursor = cursors.encode(
-            Cursor(
-                sort=query.sort,
-                order=query.order,
-                value=queries.sort_value_to_text(query.sort, last[query.sort]),
-                contract_id=last["contract_id"],
-                filters_digest=digest,
-            )
-        )
-    # The rows as they are (a ContractPage's JSON, without building one: see encoding.py).
-    page = {
-        "items": page_items[: query.limit],
-        "next_cursor": next_cursor,
+    if page.total is not None:
+        value, exact = page.total
+        total = {"value": value, "kind": "exact" if exact else "estimated"}
+    # The rows as they are (a ContractListPage's JSON, without building one: see encoding.py).
+    body = {
+        "items": page.rows,
+        "next_cursor": page.next_cursor,
         "total": total,
     }
-    return json_bytes(page)
+    return json_bytes(body)
 
 
 async def _serve_list_contracts(request: Request) -> Response:
@@ -211,14 +176,16 @@ router.add_api_route(
     methods=["GET"],
     tags=["contracts"],
     summary="List contracts",
-    response_model=ContractPage,
+    response_model=ContractListPage,
     responses={
         200: _ok({"items": [_SUMMARY_EXAMPLE], "next_cursor": "eyJ2IjoxLC...", "total": None}),
         304: _NOT_MODIFIED,
         422: _INVALID,
         503: _UNAVAILABLE,
     },
-    route_class_override=served_by(_serve_list_contracts),
+    route_class_override=served_by(
+        _serve_list_contracts, query="query", resolves={"state": get_state}
+    ),
 )
 
 
@@ -274,7 +241,7 @@ async def get_contract(
         {**contract, "items": contract_items, "bids": [dict(bid) for bid in found.bids]}
     )
     max_age = settings.gone_cache_max_age_s if detail.status == "gone" else settings.cache_max_age_s
-    return cached_json(request, detail, max_age)
+    return conditional_json(request, detail, max_age)
 
 
 @router.get(
@@ -300,12 +267,21 @@ async def get_contract(
         503: _UNAVAILABLE,
     },
 )
-async def list_regions(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def list_regions(
+    request: Request, session: SessionDep, settings: SettingsDep, state: StateDep
+) -> Response:
     """Every region that has been swept or has contracts: when its newest complete sweep was
     applied, the ESI generation (Last-Modified) it read, and its outstanding contracts now."""
     rows = await queries.region_freshness(session)
-    regions = RegionList(regions=[RegionFreshness.model_validate(dict(row)) for row in rows])
-    return cached_json(request, regions, settings.cache_max_age_s)
+    lag = await state.replica_lag.seconds(session) if settings.database_read_url else None
+    regions = RegionList(
+        regions=[RegionFreshness.model_validate(dict(row)) for row in rows],
+        replica_lag_seconds=lag,
+    )
+    response = conditional_json(request, regions, settings.cache_max_age_s)
+    if lag is not None:
+        response.headers[REPLICA_LAG_HEADER] = f"{lag:.3f}"
+    return response
 
 
 @router.get(
@@ -352,7 +328,7 @@ async def stats(request: Request, session: SessionDep, settings: SettingsDep) ->
             for contract_type, counts in sorted(rows.by_type.items())
         ],
     )
-    return cached_json(request, body, settings.cache_max_age_s)
+    return conditional_json(request, body, settings.cache_max_age_s)
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -368,14 +344,32 @@ async def healthz() -> JSONResponse:
     tags=["health"],
     summary="The database answers",
     response_model=HealthStatus,
-    responses={503: {"model": HealthStatus, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": HealthStatus,
+            "description": "The database does not answer, or the read replica lags too far.",
+        }
+    },
 )
 async def readyz(state: StateDep) -> JSONResponse:
+    lag: float | None = None
     try:
         async with asyncio.timeout(state.settings.readiness_timeout_s):
             async with state.engine.connect() as connection:
                 await queries.ping(connection)
+                if state.settings.database_read_url:
+                    lag = await state.replica_lag.seconds(connection)
     except Exception as error:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", error=repr(error))
         return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)
+    if lag is not None:
+        headers = {**_NO_STORE, REPLICA_LAG_HEADER: f"{lag:.3f}"}
+        if lag > state.settings.replica_max_lag_s:
+            log.warning("not ready: read replica behind", lag_seconds=lag)
+            return JSONResponse(
+                {"status": "replica_lagging", "replica_lag_seconds": lag},
+                status_code=503,
+                headers=headers,
+            )
+        return JSONResponse({"status": "ok", "replica_lag_seconds": lag}, headers=headers)
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)

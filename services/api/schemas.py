@@ -236,7 +236,9 @@ class ContractSummary(ContractNames, ContractColumns):
     the names of its places and parties."""
 
 
-class ContractItem(ItemNames):
+# Response models are named apart from the tables (common.db's ContractItem, ContractBid) and
+# from ESI's pages (common.esi_models.ContractPage); a docstring here would be public text.
+class ContractItemDetail(ItemNames):
     record_id: int = Field(examples=[3013297282])
     type_id: int = Field(examples=[11399])
     quantity: int = Field(examples=[1])
@@ -248,7 +250,7 @@ class ContractItem(ItemNames):
     runs: int | None
 
 
-class ContractBid(BaseModel):
+class ContractBidDetail(BaseModel):
     bid_id: int = Field(examples=[1234567])
     amount: Money
     date_bid: datetime
@@ -257,8 +259,8 @@ class ContractBid(BaseModel):
 class ContractDetail(ContractSummary):
     """A contract with its items and (auctions) bids, highest bid first."""
 
-    items: list[ContractItem]
-    bids: list[ContractBid]
+    items: list[ContractItemDetail]
+    bids: list[ContractBidDetail]
 
 
 class Total(BaseModel):
@@ -268,7 +270,7 @@ class Total(BaseModel):
     )
 
 
-class ContractPage(BaseModel):
+class ContractListPage(BaseModel):
     items: list[ContractSummary]
     next_cursor: str | None = Field(
         description="Pass as cursor to get the next page; null on the last page."
@@ -290,6 +292,13 @@ class RegionFreshness(BaseModel):
 
 class RegionList(BaseModel):
     regions: list[RegionFreshness]
+    replica_lag_seconds: float | None = Field(
+        None,
+        description=(
+            "How far the read replica answering this API is behind the primary, in seconds; "
+            "null when the API reads the primary itself."
+        ),
+    )
 
 
 class StatusCount(BaseModel):
@@ -332,4 +341,7 @@ class ErrorResponse(BaseModel):
 
 
 class HealthStatus(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "replica_lagging"]
+    replica_lag_seconds: float | None = Field(
+        None, description="With a read replica: how far it is behind the primary, in seconds."
+    )

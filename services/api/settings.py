@@ -43,6 +43,19 @@ class ApiSettings(HangarSettings):
             "survive a restart and are not shared between replicas): set it in production."
         ),
     )
+    database_read_url: str | None = Field(
+        None,
+        description=(
+            "PostgreSQL URL of a streaming replica the API reads from (it writes nothing); "
+            "default: database_url. Its replay lag is reported by /v1/regions and /readyz."
+        ),
+    )
+    replica_max_lag_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="/readyz fails while the read replica is further behind than this.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed by CORS, comma-separated in the environment; empty: none.",
@@ -97,6 +110,20 @@ class ApiSettings(HangarSettings):
     gzip_minimum_size: int = Field(
         1024, ge=0, description="Responses at least this large are gzip-compressed."
     )
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url_is_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("postgresql://", "postgres://", "postgresql+asyncpg://")
+        ):
+            raise ValueError("must start with postgresql://")
+        return value or None
+
+    @property
+    def read_database_url(self) -> str:
+        """Where the API's queries go: the replica when one is configured."""
+        return self.database_read_url or self.database_url
 
     @field_validator("cors_origins", mode="before")
     @classmethod

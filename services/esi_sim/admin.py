@@ -29,6 +29,24 @@ def admin_router(handler: EsiHandler) -> APIRouter:
         """Everything currently listed (see ``SimWorld.truth``)."""
         return json_response(orjson.dumps(handler.world.truth()))
 
+    @router.get("/truth/rows")
+    async def truth_rows() -> Response:
+        """Everything listed now, every field as ESI serves it: ``{"generation", "regions":
+        {region: [contract body + {"items": [...], "bids": [...]}]}}``."""
+        world = handler.world
+        regions = {
+            str(region_id): [
+                {
+                    **contract,
+                    "items": world.items(contract["contract_id"]) or [],
+                    "bids": world.bids(contract["contract_id"]) or [],
+                }
+                for contract in world.contracts(region_id)
+            ]
+            for region_id in world.region_ids()
+        }
+        return json_response(orjson.dumps({"generation": world.generation, "regions": regions}))
+
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
         """Request counts by route kind and status, 304s, error-limit state, faults fired."""

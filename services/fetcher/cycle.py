@@ -21,6 +21,7 @@ from services.fetcher import metrics
 from services.fetcher.discovery import InconsistentSweepError, Sweep, sweep_region
 from services.fetcher.enrichment import EmptyItemsError, fetch_bids, fetch_items
 from services.fetcher.esi_client import EsiClient, EsiError
+from services.fetcher.health import SweepDeadlines
 from services.fetcher.publisher import Publisher
 from services.fetcher.resolver import ReferenceResolver
 from services.fetcher.settings import FetcherSettings
@@ -41,6 +42,7 @@ class CycleReport:
     published: int = 0
     gone_before_enrichment: int = 0
     failed: int = 0
+    oversized: int = 0
     bids_published: int = 0
     fresh_for: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -53,6 +55,7 @@ class RegionCycle:
         esi: EsiClient,
         state: FetcherState,
         publisher: Publisher,
+        deadlines: SweepDeadlines,
         resolver: ReferenceResolver | None = None,
     ) -> None:
         self._resolver = resolver
@@ -60,6 +63,7 @@ class RegionCycle:
         self._esi = esi
         self._state = state
         self._publisher = publisher
+        self._deadlines = deadlines
         self._enrichment_slots = asyncio.Semaphore(settings.enrichment_concurrency)
 
     async def run(self, region_id: int) -> CycleReport:
@@ -180,9 +184,15 @@ class RegionCycle:
                 source=page.source,
                 contracts=ready,
             )
-            for published in await self._publisher.contracts(batch):
+            outcome = await self._publisher.contracts(batch)
+            for published in outcome.batches:
                 await self._state.mark_known(c.contract_id for c in published.contracts)
                 report.published += len(published.contracts)
+                self._deadlines.progressed(sweep.region_id)
+            for oversized in outcome.oversized:
+                await self._give_up(oversized.contract.contract_id, oversized.reason)
+                metrics.OVERSIZED.inc()
+                report.oversized += 1
             await self._state.clear_failures(c.contract_id for c in ready)
             if self._resolver is not None:
                 try:
@@ -205,11 +215,8 @@ class RegionCycle:
             report.failed += 1
             failures = await self._state.record_failure(contract.contract_id)
             if failures >= self._settings.poison_after:
-                await self._state.mark_poisoned(contract.contract_id)
-                metrics.POISONED.inc()
-                log.error(
-                    "contract poisoned: enrichment keeps failing",
-                    extra={"contract_id": contract.contract_id, "error": str(error)},
+                await self._give_up(
+                    contract.contract_id, f"enrichment failed {failures} times: {error}"
                 )
             else:
                 log.warning(
@@ -223,6 +230,12 @@ class RegionCycle:
             return None
         finally:
             metrics.ENRICHMENT_QUEUE.dec()
+
+    async def _give_up(self, contract_id: int, reason: str) -> None:
+        """A poison record with its reason: the contract is not fetched or published again."""
+        await self._state.mark_poisoned(contract_id, reason)
+        metrics.POISONED.inc()
+        log.error("contract poisoned", extra={"contract_id": contract_id, "reason": reason})
 
     async def _refresh_bids(self, sweep: Sweep, report: CycleReport) -> None:
         auctions = sorted(

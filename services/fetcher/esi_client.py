@@ -1,12 +1,10 @@
-"""ESI over HTTP: every request through the governor, transient failures retried with
-backoff and jitter, responses classified, caching headers parsed.
+"""ESI over HTTP: every request through the governor, transient failures retried under the
+fetcher's retry policy, responses classified, caching headers parsed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pydantic import ValidationError
 
 from services.fetcher import metrics
 from services.fetcher.governor import Governor, Priority
+from services.fetcher.retry import RetryPolicy
 from services.fetcher.settings import FetcherSettings
 
 log = logging.getLogger(__name__)
@@ -98,13 +97,24 @@ def http_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _TransientAnswerError(Exception):
+    """One attempt's transient failure: retried under the policy."""
+
+
 class EsiClient:
     def __init__(
-        self, http: httpx.AsyncClient, governor: Governor, settings: FetcherSettings
+        self,
+        http: httpx.AsyncClient,
+        governor: Governor,
+        settings: FetcherSettings,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._http = http
         self._governor = governor
         self._settings = settings
+        self._retry = retry or RetryPolicy(
+            settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds
+        )
 
     async def get(
         self,
@@ -118,38 +128,49 @@ class EsiClient:
         """One request, retried while the failure is transient."""
         params = {"page": str(page)} if page is not None else None
         headers = {"If-None-Match": etag} if etag else None
-        last_problem = ""
-        for attempt in range(1, self._settings.max_attempts + 1):
-            async with self._governor.slot(priority):
-                try:
-                    response = await self._http.get(path, params=params, headers=headers)
-                except (httpx.TimeoutException, httpx.TransportError) as error:
-                    metrics.ESI_REQUESTS.labels(route, "transport_error").inc()
-                    last_problem = f"{type(error).__name__}: {error}"
-                else:
-                    self._governor.observe(response.status_code, response.headers)
-                    metrics.ESI_REQUESTS.labels(route, str(response.status_code)).inc()
-                    result = EsiResponse(
-                        response.status_code,
-                        response.content,
-                        response.headers,
-                        response.headers.get("x-esi-request-id"),
-                    )
-                    if result.status not in TRANSIENT_STATUSES:
-                        if result.not_modified:
-                            metrics.ESI_NOT_MODIFIED.inc()
-                        return result
-                    last_problem = f"HTTP {result.status}"
-                    log.info(
-                        "transient ESI answer",
-                        extra={"path": path, "page": page, "status": result.status,
-                               "esi_request_id": result.request_id, "attempt": attempt},
-                    )  # fmt: skip
-            if attempt < self._settings.max_attempts:
-                await asyncio.sleep(self._backoff(attempt))
-        raise TransientEsiError(
-            f"GET {path} page={page}: {last_problem} after {self._settings.max_attempts} attempts"
-        )
+        try:
+            async for attempt in self._retry.retrying(on=_TransientAnswerError):
+                with attempt:
+                    return await self._attempt(route, path, priority, params, headers, page)
+        except _TransientAnswerError as error:
+            raise TransientEsiError(
+                f"GET {path} page={page}: {error} after {self._retry.attempts} attempts"
+            ) from None
+        raise AssertionError("unreachable: the policy returns or raises")
+
+    async def _attempt(
+        self,
+        route: str,
+        path: str,
+        priority: Priority,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+        page: int | None,
+    ) -> EsiResponse:
+        async with self._governor.slot(priority):
+            try:
+                response = await self._http.get(path, params=params, headers=headers)
+            except (httpx.TimeoutException, httpx.TransportError) as error:
+                metrics.ESI_REQUESTS.labels(route, "transport_error").inc()
+                raise _TransientAnswerError(f"{type(error).__name__}: {error}") from error
+            self._governor.observe(response.status_code, response.headers)
+            metrics.ESI_REQUESTS.labels(route, str(response.status_code)).inc()
+            result = EsiResponse(
+                response.status_code,
+                response.content,
+                response.headers,
+                response.headers.get("x-esi-request-id"),
+            )
+            if result.status in TRANSIENT_STATUSES:
+                log.info(
+                    "transient ESI answer",
+                    extra={"path": path, "page": page, "status": result.status,
+                           "esi_request_id": result.request_id},
+                )  # fmt: skip
+                raise _TransientAnswerError(f"HTTP {result.status}")
+            if result.not_modified:
+                metrics.ESI_NOT_MODIFIED.inc()
+            return result
 
     async def get_json(
         self,
@@ -162,32 +183,28 @@ class EsiClient:
         etag: str | None = None,
     ) -> tuple[EsiResponse, T | None]:
         """A request whose 200 body must parse; a malformed body counts as transient."""
-        problem = ""
-        for attempt in range(1, self._settings.max_attempts + 1):
-            response = await self.get(route, path, priority=priority, page=page, etag=etag)
-            if response.status != 200:
-                return response, None
-            try:
-                return response, parse(response.body)
-            except ValidationError as error:
-                problem = (
-                    f"malformed body ({error.error_count()} error(s)): {error.errors()[0]['msg']}"
-                )
-                metrics.ESI_REQUESTS.labels(route, "malformed").inc()
-                log.warning(
-                    "malformed ESI body",
-                    extra={"path": path, "page": page, "esi_request_id": response.request_id},
-                )
-            if attempt < self._settings.max_attempts:
-                await asyncio.sleep(self._backoff(attempt))
-        raise TransientEsiError(f"GET {path} page={page}: {problem}")
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(
-            self._settings.backoff_max_seconds,
-            self._settings.backoff_base_seconds * 2 ** (attempt - 1),
-        )
-        return random.uniform(ceiling / 2, ceiling)
+        try:
+            async for attempt in self._retry.retrying(on=_TransientAnswerError):
+                with attempt:
+                    response = await self.get(route, path, priority=priority, page=page, etag=etag)
+                    if response.status != 200:
+                        return response, None
+                    try:
+                        return response, parse(response.body)
+                    except ValidationError as error:
+                        metrics.ESI_REQUESTS.labels(route, "malformed").inc()
+                        log.warning(
+                            "malformed ESI body",
+                            extra={"path": path, "page": page,
+                                   "esi_request_id": response.request_id},
+                        )  # fmt: skip
+                        raise _TransientAnswerError(
+                            f"malformed body ({error.error_count()} error(s)): "
+                            f"{error.errors()[0]['msg']}"
+                        ) from error
+        except _TransientAnswerError as error:
+            raise TransientEsiError(f"GET {path} page={page}: {error}") from None
+        raise AssertionError("unreachable: the policy returns or raises")
 
 
 def build_http_client(

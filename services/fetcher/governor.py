@@ -47,6 +47,11 @@ class Governor:
         self._paused_until = 0.0
         self.error_limit_remain: float | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot."""
+        return sum(1 for _, _, future in self._waiting if not future.done())
+
     @asynccontextmanager
     async def slot(self, priority: Priority) -> AsyncIterator[None]:
         await self._acquire(priority)

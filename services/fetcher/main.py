@@ -18,14 +18,16 @@ from nats.aio.client import Client
 
 from common.esi_models import region_list
 from common.ops_server import OpsServer
-from common.stream import ensure_streams
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.fetcher.cycle import CycleReport, RegionCycle
 from services.fetcher.esi_client import EsiClient, UnexpectedEsiStatusError, build_http_client
 from services.fetcher.governor import Governor, Priority
+from services.fetcher.health import SweepDeadlines
 from services.fetcher.known_contracts import rebuild_known_contracts
 from services.fetcher.publisher import Publisher
 from services.fetcher.resolver import ReferenceResolver, pinned_sde_ids
+from services.fetcher.retry import RetryPolicy
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.state import FetcherState
 
@@ -39,12 +41,16 @@ class FetcherResources:
     state: FetcherState
     nats: Client
     cycle: RegionCycle
+    deadlines: SweepDeadlines
 
 
 @asynccontextmanager
 async def fetcher_resources(
-    settings: FetcherSettings, transport: httpx.AsyncBaseTransport | None = None
+    settings: FetcherSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    deadlines: SweepDeadlines | None = None,
 ) -> AsyncIterator[FetcherResources]:
+    deadlines = deadlines or SweepDeadlines(settings.health_grace_seconds)
     subjects = Subjects(settings.name_prefix)
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(build_http_client(settings, transport))
@@ -56,7 +62,7 @@ async def fetcher_resources(
         nats_client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
         stack.push_async_callback(nats_client.drain)
         js = nats_client.jetstream()
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, stream_limits(settings))
         governor = Governor(settings.max_in_flight, settings.error_limit_floor)
         esi = EsiClient(http, governor, settings)
         state = FetcherState(redis_client, settings.name_prefix)
@@ -65,8 +71,8 @@ async def fetcher_resources(
             esi, http, governor, redis_client, settings.name_prefix, publisher.reference,
             pinned_sde_ids(),
         )  # fmt: skip
-        cycle = RegionCycle(settings, esi, state, publisher, resolver)
-        yield FetcherResources(settings, esi, state, nats_client, cycle)
+        cycle = RegionCycle(settings, esi, state, publisher, deadlines, resolver)
+        yield FetcherResources(settings, esi, state, nats_client, cycle, deadlines)
 
 
 async def resolve_regions(resources: FetcherResources) -> list[int]:
@@ -93,8 +99,20 @@ async def run_once(resources: FetcherResources) -> list[CycleReport]:
     return list(await asyncio.gather(*(resources.cycle.run(region) for region in regions)))
 
 
-async def _region_loop(resources: FetcherResources, region_id: int) -> None:
+def region_retry(settings: FetcherSettings) -> RetryPolicy:
+    """How long a region waits after a failed cycle: the ESI backoff, with a longer ceiling
+    (a region's cycle already retried each request). Its loop never gives up."""
+    return RetryPolicy(
+        attempts=1, base_seconds=settings.backoff_base_seconds,
+        max_seconds=settings.backoff_max_seconds * 5,
+    )  # fmt: skip
+
+
+async def follow_region(resources: FetcherResources, region_id: int) -> None:
+    """Cycle a region for ever: on ESI's schedule after a complete sweep, with backoff after
+    a failed one; each completed sweep moves the region's health deadline."""
     settings = resources.settings
+    retry = region_retry(settings)
     failures = 0
     while True:
         try:
@@ -105,24 +123,25 @@ async def _region_loop(resources: FetcherResources, region_id: int) -> None:
             report = CycleReport(region_id, degraded=True)
         if report.degraded:
             failures += 1
-            delay = min(
-                settings.backoff_max_seconds * 5, settings.backoff_base_seconds * 2**failures
-            )
+            delay = retry.delay(failures)
         else:
             failures = 0
             fresh_for = report.fresh_for
             delay = settings.default_cache_seconds if fresh_for is None else fresh_for
             delay = max(delay, settings.min_sweep_interval_seconds)
-        await asyncio.sleep(delay + random.uniform(0, settings.expiry_jitter_seconds))
+            delay += random.uniform(0, settings.expiry_jitter_seconds)
+            resources.deadlines.completed(region_id, delay)
+        await asyncio.sleep(delay)
 
 
 async def serve(settings: FetcherSettings, *, once: bool = False) -> int:
     """Run the fetcher; with ``once``, one full cycle. Returns the exit code."""
-    ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=lambda: True)
+    deadlines = SweepDeadlines(settings.health_grace_seconds)
+    ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=deadlines.healthy)
     if settings.metrics_port:
         await ops.start()
     try:
-        async with fetcher_resources(settings) as resources:
+        async with fetcher_resources(settings, deadlines=deadlines) as resources:
             if once:
                 reports = await run_once(resources)
                 degraded = [r.region_id for r in reports if r.degraded]
@@ -135,8 +154,10 @@ async def serve(settings: FetcherSettings, *, once: bool = False) -> int:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
+            deadlines.follow(regions)
             tasks = [
-                asyncio.create_task(_region_loop(resources, r), name=f"region-{r}") for r in regions
+                asyncio.create_task(follow_region(resources, r), name=f"region-{r}")
+                for r in regions
             ]
             await stop.wait()
             for task in tasks:

@@ -21,7 +21,12 @@ INVALID_CONTRACTS = Counter(
     "List entries that failed validation and were skipped (never published)",
 )
 POISONED = Counter(
-    "hangar_fetcher_poisoned_total", "Contracts given up after repeated enrichment failures"
+    "hangar_fetcher_poisoned_total",
+    "Contracts given up, with a poison record: repeated enrichment failures, or too large",
+)
+OVERSIZED = Counter(
+    "hangar_fetcher_oversized_contracts_total",
+    "Contracts whose items alone exceed the message limit (given up: never split)",
 )
 ENRICHMENT_QUEUE = Gauge("hangar_fetcher_enrichment_queue", "Contracts waiting for their items")
 SWEEP_SECONDS = Histogram(

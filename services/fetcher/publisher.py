@@ -1,12 +1,15 @@
 """Publishing to JetStream: batches kept under the server's payload limit, a deterministic
 ``Nats-Msg-Id`` on every message (a republish after a crash is deduplicated), and every
 publish acknowledged by JetStream before anything is recorded as sent.
+
+A contract travels with all its items in one message: one that alone exceeds the limit is
+never split, it is handed back as oversized for the caller to give up with a reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -16,15 +19,17 @@ from common.messages import (
     BidsBatch,
     ContractsBatch,
     ContractsDelisted,
+    ContractWithItems,
     ReferenceData,
     RegionSweep,
 )
 from common.subjects import Subjects
 from services.fetcher import metrics
+from services.fetcher.retry import RetryPolicy
 
 HEADROOM_BYTES = 4096
 PUBLISH_TIMEOUT_SECONDS = 10.0
-PUBLISH_ATTEMPTS = 5
+PUBLISH_RETRY = RetryPolicy(attempts=5, base_seconds=1.0, max_seconds=10.0)
 
 log = logging.getLogger(__name__)
 
@@ -33,41 +38,78 @@ class MessageTooLargeError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class OversizedContract:
+    contract: ContractWithItems
+    message_bytes: int
+    limit_bytes: int
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"contract {self.contract.contract_id} with {len(self.contract.items)} items is a "
+            f"{self.message_bytes}-byte message, over the {self.limit_bytes}-byte limit; "
+            "a contract and its items travel in one message"
+        )
+
+
+@dataclass
+class PublishedContracts:
+    batches: list[ContractsBatch] = field(default_factory=list)
+    oversized: list[OversizedContract] = field(default_factory=list)
+
+
 class Publisher:
-    def __init__(self, js: JetStreamContext, subjects: Subjects, max_bytes: int) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        max_bytes: int,
+        retry: RetryPolicy = PUBLISH_RETRY,
+    ) -> None:
         self._js = js
         self._subjects = subjects
         self._max_bytes = max_bytes - HEADROOM_BYTES
+        self._retry = retry
 
     async def _publish(self, subject: str, payload: bytes, message_id: str, kind: str) -> None:
         if len(payload) > self._max_bytes:
             raise MessageTooLargeError(
                 f"{kind} message of {len(payload)} bytes exceeds {self._max_bytes}"
             )
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
+        # Unknown whether JetStream stored it: publishing again under the same Nats-Msg-Id is
+        # safe, the stream drops the duplicate.
+        async for attempt in self._retry.retrying(
+            on=(NatsTimeoutError, NoRespondersError),
+            before_sleep=lambda _: log.warning(
+                "publish not acknowledged, retrying", extra={"msg_id": message_id}
+            ),
+        ):
+            with attempt:
                 await self._js.publish(
                     subject, payload, timeout=PUBLISH_TIMEOUT_SECONDS,
                     headers={"Nats-Msg-Id": message_id},
                 )  # fmt: skip
-                break
-            except (NatsTimeoutError, NoRespondersError):
-                # Unknown whether JetStream stored it: publishing again under the same
-                # Nats-Msg-Id is safe, the stream drops the duplicate.
-                if attempt == PUBLISH_ATTEMPTS:
-                    raise
-                log.warning("publish not acknowledged, retrying", extra={"msg_id": message_id})
-                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
         metrics.MESSAGES_PUBLISHED.labels(kind).inc()
 
-    async def contracts(self, batch: ContractsBatch) -> list[ContractsBatch]:
-        """Publish, halving the batch until each part fits; returns what was published."""
+    async def contracts(self, batch: ContractsBatch) -> PublishedContracts:
+        """Publish, halving the batch until each part fits; returns what was published and
+        the contracts too large to publish even alone."""
         payload = batch.to_json()
-        if len(payload) > self._max_bytes and len(batch.contracts) > 1:
+        if len(payload) > self._max_bytes:
+            if len(batch.contracts) == 1:
+                oversized = OversizedContract(batch.contracts[0], len(payload), self._max_bytes)
+                return PublishedContracts(oversized=[oversized])
             middle = len(batch.contracts) // 2
-            first = batch.model_copy(update={"contracts": batch.contracts[:middle]})
-            second = batch.model_copy(update={"contracts": batch.contracts[middle:]})
-            return [*await self.contracts(first), *await self.contracts(second)]
+            first = await self.contracts(
+                batch.model_copy(update={"contracts": batch.contracts[:middle]})
+            )
+            second = await self.contracts(
+                batch.model_copy(update={"contracts": batch.contracts[middle:]})
+            )
+            return PublishedContracts(
+                first.batches + second.batches, first.oversized + second.oversized
+            )
         await self._publish(
             self._subjects.contracts(batch.region_id, batch.batch_key()),
             payload,
@@ -75,7 +117,7 @@ class Publisher:
             "contracts",
         )
         metrics.CONTRACTS_PUBLISHED.inc(len(batch.contracts))
-        return [batch]
+        return PublishedContracts(batches=[batch])
 
     async def sweep(self, sweep: RegionSweep) -> None:
         await self._publish(

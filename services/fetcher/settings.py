@@ -53,6 +53,12 @@ class FetcherSettings(HangarSettings):
     poison_after: int = Field(
         5, ge=1, description="Failed enrichments of one contract before it is given up."
     )
+    health_grace_seconds: float = Field(
+        600,
+        gt=0,
+        description="How long past its planned time a region's sweep may take to complete "
+        "before /healthz reports the fetcher unhealthy.",
+    )
     max_batch_bytes: int = Field(
         4 * 1024 * 1024,
         ge=64 * 1024,

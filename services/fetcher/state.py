@@ -137,8 +137,16 @@ class FetcherState:
         flags = await self._redis.smismember(self._key("poisoned"), [str(c) for c in contract_ids])
         return {c for c, flag in zip(contract_ids, flags, strict=True) if flag}
 
-    async def mark_poisoned(self, contract_id: int) -> None:
-        await self._redis.sadd(self._key("poisoned"), str(contract_id))
+    async def mark_poisoned(self, contract_id: int, reason: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._key("poisoned"), str(contract_id))
+            pipe.hset(self._key("poison_reasons"), str(contract_id), reason)
+            await pipe.execute()
+
+    async def poison_reasons(self) -> dict[int, str]:
+        """Every contract given up, with why."""
+        raw = await self._redis.hgetall(self._key("poison_reasons"))
+        return {int(k): v.decode() if isinstance(v, bytes) else v for k, v in raw.items()}
 
     async def published_bids(self, contract_ids: Sequence[int]) -> dict[int, set[int]]:
         if not contract_ids:

@@ -28,22 +28,22 @@ from common.messages import (
 )
 from common.subjects import event_region, is_reference_subject
 from services.persister.contract_rows import (
+    ContractRows,
+    ItemOwnershipError,
     contract_count,
+    contract_rows,
     contracts_batch_fields,
     rows_of_batch_fields,
 )
 from services.persister.reference import apply_reference
 from services.persister.repository import (
     ApplyResult,
-    ContractRows,
     DbConnection,
-    ItemOwnershipError,
     MissingContractsError,
     apply_bids,
     apply_contracts,
     apply_delisted,
     apply_sweep,
-    contract_rows,
     lock_regions,
     write_contract_rows,
 )

@@ -1,11 +1,12 @@
-"""The JetStream side of the persister: a durable pull consumer that hands fetches to the
-applier and settles every message only after its outcome is committed.
+"""The JetStream side of the persister: a durable pull consumer whose fetches go to the
+applier (through :mod:`common.pull_loop`); every message is settled only after its outcome is
+committed.
 
-Ack policy is MANUAL and explicit: a message is acked after its transaction commits; a message
-that cannot be applied is copied to the dead-letter stream with the reason and its stream
-sequence, then terminated; a message whose dependencies are not there yet is handed back with
-a delay; when the database is unreachable nothing is settled and JetStream redelivers after
-``ack_wait``. FastStream's default policy (drop a message whose handler raised) is never used.
+Ack policy is explicit (acks are the handler's, never the library's): a message is acked after
+its transaction commits; a message that cannot be applied is copied to the dead-letter stream
+with the reason and its stream sequence, then terminated; a message whose dependencies are not
+there yet is handed back with a delay; when the database or NATS fails under a fetch, the whole
+fetch is handed back with a delay (what was acked stays acked: applying twice is a no-op).
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ import time
 from datetime import UTC, datetime
 
 import asyncpg
-from faststream import Context
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.message import NatsBatchMessage
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from common.messages import DeadLetter
+from common.pull_loop import Handler
 from common.subjects import Subjects
 from services.persister import metrics
 from services.persister.applier import Delivery, Outcome, Rejected, apply_deliveries
@@ -176,49 +174,36 @@ async def handle_fetch(
     return outcome
 
 
-def build_broker(settings: PersisterSettings, state: dict[str, asyncpg.Pool]) -> NatsBroker:
-    """The broker with the persister's one subscriber; ``state["pool"]`` is set at start."""
+async def pull_subscription(
+    js: JetStreamContext, settings: PersisterSettings
+) -> JetStreamContext.PullSubscription:
+    """The persister's durable pull consumer (created with its configuration if missing)."""
     subjects = Subjects(settings.name_prefix)
-    broker = NatsBroker(
-        settings.nats_url.split(","),
-        graceful_timeout=30.0,
-        # FastStream's own logger prints to stdout around the project's log set-up
-        logger=logging.getLogger("services.persister.faststream"),
-        log_level=logging.DEBUG,
-    )
-    stream = JStream(name=subjects.stream, declare=False)
-
-    @broker.subscriber(
+    return await js.pull_subscribe(
         subjects.all_events,
-        stream=stream,
         durable=subjects.persister_durable,
+        stream=subjects.stream,
         config=consumer_config(settings),
-        pull_sub=PullSub(
-            batch_size=settings.fetch_batch, timeout=settings.fetch_timeout_seconds, batch=True
-        ),
-        ack_policy=AckPolicy.MANUAL,
-        title="persister",
-        description=(
-            "Applies contracts batches, region sweeps and bids to PostgreSQL; acks after commit, "
-            "dead-letters what cannot be applied."
-        ),
     )
-    async def apply_events(message: NatsBatchMessage = Context("message")) -> None:  # noqa: B008
+
+
+def fetch_handler(pool: asyncpg.Pool, js: JetStreamContext, settings: PersisterSettings) -> Handler:
+    """Apply and settle one fetch; never raises, so that the pull loop never ends."""
+
+    async def apply_fetch(messages: list[Msg], earlier: frozenset[asyncio.Task[None]]) -> None:
         try:
-            await handle_fetch(
-                state["pool"], broker.config.connection_state.stream, settings, message.raw_message
-            )
+            await handle_fetch(pool, js, settings, messages)
         except Exception:
             # Database or NATS unreachable, or an ack lost: nothing of this fetch is known to
             # be settled, so hand every message back for a later retry (an acked one stays
             # acked; applying twice is a no-op).
             log.exception("fetch not settled; handing it back for a retry")
-            for raw in message.raw_message:
+            for message in messages:
                 with contextlib.suppress(Exception):
-                    await raw.nak(
+                    await message.nak(
                         delay=retry_delay(
-                            settings, raw.metadata.num_delivered, MAX_OUTAGE_RETRY_DELAY_SECONDS
+                            settings, message.metadata.num_delivered, MAX_OUTAGE_RETRY_DELAY_SECONDS
                         )
                     )
 
-    return broker
+    return apply_fetch

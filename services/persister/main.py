@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable
 
 import asyncpg
+import nats
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -16,15 +17,11 @@ from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
 from common.ops_server import OpsServer
-from common.stream import ensure_streams
+from common.pull_loop import PullLoop
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.persister import metrics
-from services.persister.consumer import build_broker
-from services.persister.nats_compat import (
-    hand_back_unsettled,
-    stop_fetching,
-    translate_fetch_timeouts,
-)
+from services.persister.consumer import fetch_handler, pull_subscription
 from services.persister.settings import PersisterSettings
 
 log = logging.getLogger(__name__)
@@ -44,42 +41,42 @@ async def consumer_is_idle(js: JetStreamContext, subjects: Subjects) -> bool:
 
 
 async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> None:
-    translate_fetch_timeouts()
     subjects = Subjects(settings.name_prefix)
-    state: dict[str, asyncpg.Pool] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # Each broker is a NATS connection with its own pull loop on the one durable consumer: as
-    # many fetches are applied at once, each in its own transaction, as by that many processes.
-    brokers = [build_broker(settings, state) for _ in range(settings.apply_concurrency)]
-    ops = OpsServer(
-        "0.0.0.0",
-        settings.metrics_port,
-        healthy=lambda: all(bool(b.config.connection_state) for b in brokers),
-    )
+    client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
+    ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=lambda: client.is_connected)
     pool = await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
         min_size=1,
         max_size=max(settings.database_pool_size, settings.apply_concurrency),
     )
-    state["pool"] = pool
+    consuming: asyncio.Task[None] | None = None
+    pull_loop: PullLoop | None = None
     try:
         if settings.metrics_port:
             await ops.start()
-        for broker in brokers:
-            await broker.connect()
-        js = brokers[0].config.connection_state.stream
-        await ensure_streams(js, subjects)
-        for broker in brokers:
-            await broker.start()
+        js = client.jetstream()
+        await ensure_streams(js, subjects, stream_limits(settings))
+        # One fetch at a time; up to ``apply_concurrency`` fetches applied at once, each in its
+        # own transaction, as by that many processes.
+        pull_loop = PullLoop(
+            client,
+            await pull_subscription(js, settings),
+            fetch_handler(pool, js, settings),
+            batch=settings.fetch_batch,
+            fetch_timeout=settings.fetch_timeout_seconds,
+            concurrency=settings.apply_concurrency,
+        )
+        consuming = asyncio.create_task(pull_loop.run())
         log.info(
             "persister consuming",
             extra={"stream": subjects.stream, "durable": subjects.persister_durable},
         )
         idle_streak = 0
-        while not stop.is_set():
+        while not stop.is_set() and not consuming.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     stop.wait(), IDLE_CHECK_SECONDS if until_idle else LAG_CHECK_SECONDS
@@ -90,20 +87,14 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
                 log.info("nothing pending: persister stops")
                 break
     finally:
-        # Graceful: fetches being applied finish and are settled; what was fetched and not
-        # handled goes back to JetStream at once instead of after ack_wait.
-        subscriptions = [
-            subscription
-            for broker in brokers
-            for subscriber in broker.subscribers
-            if (subscription := getattr(subscriber, "subscription", None)) is not None
-        ]
-        await stop_fetching(subscriptions, grace_seconds=settings.fetch_timeout_seconds)
-        await asyncio.gather(
-            *(_unless_nats_is_gone(s.stop()) for b in brokers for s in b.subscribers)
-        )
-        await asyncio.gather(*(hand_back_unsettled(s) for s in subscriptions))
-        await asyncio.gather(*(_unless_nats_is_gone(broker.stop()) for broker in brokers))
+        # Graceful: the fetch under way ends, fetches being applied finish and are settled;
+        # what was fetched and not applied goes back to JetStream at once, not after ack_wait.
+        if pull_loop is not None and consuming is not None:
+            pull_loop.stop()
+            await consuming
+        await _unless_nats_is_gone(client.drain())
+        if not client.is_closed:
+            await _unless_nats_is_gone(client.close())
         await pool.close()
         await ops.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -111,8 +102,8 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
 
 
 async def _unless_nats_is_gone(closing: Awaitable[None]) -> None:
-    """Close one piece of the NATS side; if NATS is already gone (stopped with the persister,
-    say), what was not acked is redelivered by JetStream later: nothing to do but say so."""
+    """Close the NATS side; if NATS is already gone (stopped with the persister, say), what was
+    not acked is redelivered by JetStream later: nothing to do but say so."""
     try:
         await closing
     except (NatsError, OSError) as error:

@@ -14,23 +14,31 @@ from decimal import Decimal
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from sqlalchemy import FromClause
+from sqlalchemy.dialects import postgresql
 
-from common.derived_fields import derive_incoming
-from common.messages import (
-    BidsBatch,
-    ContractsBatch,
-    ContractsDelisted,
-    ContractWithItems,
-    RegionSweep,
+from common.db import (
+    CONTRACT_BOOKKEEPING_COLUMNS,
+    CONTRACT_COLUMNS,
+    CONTRACT_DERIVED_COLUMNS,
+    ITEM_COLUMNS,
+    Contract,
+    ContractItem,
 )
+from common.derived_fields import derive_incoming
+from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, RegionSweep
 from common.stream import StreamLimits
+from services.persister.contract_rows import (
+    INCOMING_CONTRACT_COLUMNS,
+    INCOMING_ITEM_COLUMNS,
+    MONEY_COLUMNS,
+    ContractRows,
+    ItemOwnershipError,
+    contract_rows,
+)
 
 #: A plain connection or one borrowed from a pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
-
-
-class ItemOwnershipError(ValueError):
-    """An item record id that the database already holds for another contract."""
 
 
 class MissingContractsError(Exception):
@@ -58,34 +66,34 @@ class ApplyResult:
 
 
 #: Staging tables: rows are COPYed in, then merged set-based (faster than binding arrays).
-_STAGING = """
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _staging_columns(table: FromClause, extra: str = "") -> str:
+    """A staging table's columns: the table's own that a message carries, money as text
+    (see ``money_text``)."""
+    columns = [
+        f"{column.name} "
+        + ("text" if column.name in MONEY_COLUMNS else column.type.compile(_POSTGRESQL))
+        for column in table.columns
+        if column.name not in CONTRACT_BOOKKEEPING_COLUMNS
+        and column.name not in CONTRACT_DERIVED_COLUMNS
+    ]
+    return ", ".join(columns) + extra
+
+
+_INCOMING_EXTRA = ", seen_at timestamptz, source_last_modified timestamptz"
+_STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS incoming_contracts (
-    contract_id bigint, region_id bigint, type text, issuer_id bigint,
-    issuer_corporation_id bigint, date_issued timestamptz, date_expired timestamptz,
-    price text, reward text, collateral text, buyout text, volume float8,
-    days_to_complete int, start_location_id bigint, end_location_id bigint,
-    for_corporation boolean, title text, seen_at timestamptz, source_last_modified timestamptz
+    {_staging_columns(Contract.__table__, _INCOMING_EXTRA)}
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS incoming_items (
-    record_id bigint, contract_id bigint, type_id bigint, quantity bigint, is_included boolean,
-    item_id bigint, is_blueprint_copy boolean, material_efficiency int, time_efficiency int,
-    runs int
+    {_staging_columns(ContractItem.__table__)}
 ) ON COMMIT DELETE ROWS;
 TRUNCATE incoming_contracts, incoming_items;
 """
 
-INCOMING_CONTRACT_COLUMNS = (
-    "contract_id", "region_id", "type", "issuer_id", "issuer_corporation_id", "date_issued",
-    "date_expired", "price", "reward", "collateral", "buyout", "volume", "days_to_complete",
-    "start_location_id", "end_location_id", "for_corporation", "title", "seen_at",
-    "source_last_modified",
-)  # fmt: skip
-INCOMING_ITEM_COLUMNS = (
-    "record_id", "contract_id", "type_id", "quantity", "is_included", "item_id",
-    "is_blueprint_copy", "material_efficiency", "time_efficiency", "runs",
-)  # fmt: skip
-
-_UPSERT_CONTRACTS = """
+_UPSERT_CONTRACTS = f"""
 -- The batch reads its contracts' delisting notes (below; the statement sees them as they were
 -- before it) and removes them: a contract is published in one batch only, and any later
 -- delisting finds the contract itself.
@@ -93,11 +101,8 @@ WITH consumed_notes AS (
     DELETE FROM contract_delistings AS t USING incoming_contracts AS n
     WHERE t.contract_id = n.contract_id
 )
-INSERT INTO contracts AS c (
-    contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
-    price, reward, collateral, buyout, volume, days_to_complete, start_location_id,
-    end_location_id, for_corporation, title, status, first_seen_at, last_seen_at, gone_at,
-    source_last_modified)
+INSERT INTO contracts AS c ({", ".join(CONTRACT_COLUMNS)})
+-- in the order of CONTRACT_COLUMNS:
 SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
     n.date_issued, n.date_expired, n.price::numeric, n.reward::numeric, n.collateral::numeric,
     n.buyout::numeric, n.volume,
@@ -131,6 +136,8 @@ LEFT JOIN LATERAL (
            CASE WHEN r.generation > d.source_last_modified
                 THEN n.contract_id = ANY(r.contract_ids) END AS listed
     FROM region_sweeps AS r WHERE r.region_id = n.region_id
+    -- a sweep recorded without its listing (before sweeps kept it) cannot decide: the next does
+      AND r.contract_ids IS NOT NULL
 ) AS s ON true
 ON CONFLICT (contract_id) DO UPDATE SET
     region_id = EXCLUDED.region_id, type = EXCLUDED.type, issuer_id = EXCLUDED.issuer_id,
@@ -151,12 +158,9 @@ ON CONFLICT (contract_id) DO UPDATE SET
 WHERE c.source_last_modified < EXCLUDED.source_last_modified
 """
 
-_INSERT_ITEMS = """
-INSERT INTO contract_items (
-    record_id, contract_id, type_id, quantity, is_included, item_id, is_blueprint_copy,
-    material_efficiency, time_efficiency, runs)
-SELECT record_id, contract_id, type_id, quantity, is_included, item_id, is_blueprint_copy,
-    material_efficiency, time_efficiency, runs
+_INSERT_ITEMS = f"""
+INSERT INTO contract_items ({", ".join(ITEM_COLUMNS)})
+SELECT {", ".join(ITEM_COLUMNS)}
 FROM incoming_items
 ON CONFLICT (record_id) DO NOTHING
 """
@@ -270,68 +274,6 @@ async def lock_regions(
 
 def _money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value))
-
-
-def money_text(value: float | None) -> str | None:
-    """The shortest text that reads back as the same float, as :func:`_money` stores it:
-    PostgreSQL parses it into ``numeric`` far faster than asyncpg encodes a ``Decimal``."""
-    return None if value is None else repr(value)
-
-
-def _newest_contracts(
-    batches: Iterable[ContractsBatch],
-) -> list[tuple[ContractsBatch, ContractWithItems]]:
-    """Each contract once, from the batch with the newest ESI generation."""
-    newest: dict[int, tuple[ContractsBatch, ContractWithItems]] = {}
-    for batch in batches:
-        for contract in batch.contracts:
-            held = newest.get(contract.contract_id)
-            if held is None or held[0].source.last_modified < batch.source.last_modified:
-                newest[contract.contract_id] = (batch, contract)
-    return list(newest.values())
-
-
-@dataclass(frozen=True)
-class ContractRows:
-    """The COPY rows of some contracts batches: each contract once, items once each."""
-
-    contracts: Sequence[tuple[object, ...]]
-    items: Sequence[tuple[object, ...]]
-    region_ids: frozenset[int] = frozenset()
-
-
-def contract_rows(batches: Sequence[ContractsBatch]) -> ContractRows:
-    """Pure CPU work (run off the event loop by the applier); raises
-    :class:`ItemOwnershipError` when two contracts claim one item record."""
-    pairs = _newest_contracts(batches)
-    contracts = [
-        (
-            c.contract_id, batch.region_id, c.type, c.issuer_id, c.issuer_corporation_id,
-            c.date_issued, c.date_expired, money_text(c.price), money_text(c.reward),
-            money_text(c.collateral), money_text(c.buyout), c.volume, c.days_to_complete,
-            c.start_location_id, c.end_location_id, c.for_corporation, c.title,
-            batch.fetched_at, batch.source.last_modified,
-        )
-        for batch, c in pairs
-    ]  # fmt: skip
-    items: list[tuple[object, ...]] = []
-    seen_records: dict[int, int] = {}
-    for _, c in pairs:
-        for i in c.items:
-            owner = seen_records.get(i.record_id)
-            if owner is not None:
-                if owner != c.contract_id:
-                    raise ItemOwnershipError(
-                        f"item record {i.record_id} is claimed by contracts "
-                        f"{owner} and {c.contract_id}"
-                    )
-                continue  # the same item twice in one contract
-            seen_records[i.record_id] = c.contract_id
-            items.append(
-                (i.record_id, c.contract_id, i.type_id, i.quantity, i.is_included, i.item_id,
-                 i.is_blueprint_copy, i.material_efficiency, i.time_efficiency, i.runs)
-            )  # fmt: skip
-    return ContractRows(contracts, items, frozenset(batch.region_id for batch, _ in pairs))
 
 
 async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> ApplyResult:

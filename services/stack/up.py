@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from common.embedded_servers import (
+from common.settings import HangarSettings
+from services.stack.servers import (
     ServerStartError,
     free_port,
     start_nats,
@@ -26,12 +27,12 @@ from common.embedded_servers import (
     start_redis,
     wait_for_port,
 )
-from common.settings import HangarSettings
 
 log = logging.getLogger(__name__)
 
 CLI = [sys.executable, "-m", "services.cli"]
 SIMULATED_REGIONS = "10000002:3000,10000043:1000,10000032:800"
+DEFAULT_METRICS_PORT = 9101
 
 
 def _configured(settings: HangarSettings, field: str) -> bool:
@@ -83,22 +84,44 @@ def run_stack(
         if migrated.returncode != 0:
             _stop(processes)
             return migrated.returncode
+        metrics_ports = _metrics_ports(settings, ("persister", "fetcher"))
         for name, command in (
             ("persister", ["persister"]),
             ("fetcher", ["fetcher"]),
             ("api", ["api", "--host", api_host, "--port", str(api_port)]),
         ):
-            processes.append((name, subprocess.Popen([*CLI, *command], env=env)))  # noqa: S603
+            own_env = env
+            if name in metrics_ports:
+                own_env = {**env, "HANGAR_METRICS_PORT": str(metrics_ports[name])}
+            processes.append((name, subprocess.Popen([*CLI, *command], env=own_env)))  # noqa: S603
         api_url = f"http://{api_host}:{api_port}"
         source = "the ESI simulator" if simulate else env.get("HANGAR_ESI_BASE_URL", "ESI")
+        metrics_lines = "".join(
+            f"  {name + ':':<11}http://127.0.0.1:{port}/metrics (and /healthz)\n"
+            for name, port in metrics_ports.items()
+        )
         print(
             f"\nHangar Bay is up, reading {source}\n"
             f"  API:      {api_url}/v1/contracts\n  API docs: {api_url}/docs\n"
+            f"  metrics:   {api_url}/metrics (API)\n{metrics_lines}"
             f"  data:     {data_dir}\nPress Ctrl-C to stop.\n",
             flush=True,
         )
         return _supervise(processes)
     return 0
+
+
+def _metrics_ports(settings: HangarSettings, names: tuple[str, ...]) -> dict[str, int]:
+    """A port of its own for each worker's /metrics and /healthz: from HANGAR_METRICS_PORT
+    upwards when it is set, else from 9101, each moved to a free port if taken."""
+    first = settings.metrics_port or DEFAULT_METRICS_PORT
+    ports: dict[str, int] = {}
+    for offset, name in enumerate(names):
+        port = _port_or_free(first + offset)
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
+    return ports
 
 
 def _port_or_free(preferred: int) -> int:

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from common.embedded_servers import free_port, wait_for_port
 from common.settings import HangarSettings
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from services.stack.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -70,8 +70,15 @@ def _truth(esi_url: str) -> dict[int, dict[int, set[int]]]:
     }
 
 
-async def _record_ids(api: httpx.AsyncClient, contract_id: int) -> set[int]:
-    detail = (await api.get(f"/v1/contracts/{contract_id}")).raise_for_status().json()
+#: Detail requests in flight at once: within the API's connection pool (10 + 10 overflow).
+DETAIL_CONCURRENCY = 8
+
+
+async def _record_ids(
+    api: httpx.AsyncClient, contract_id: int, slots: asyncio.Semaphore
+) -> set[int]:
+    async with slots:
+        detail = (await api.get(f"/v1/contracts/{contract_id}")).raise_for_status().json()
     return {item["record_id"] for item in detail["items"]}
 
 
@@ -85,7 +92,10 @@ async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, 
             params["cursor"] = cursor
         page = (await api.get("/v1/contracts", params=params)).raise_for_status().json()
         summaries = page["items"]
-        items = await asyncio.gather(*(_record_ids(api, s["contract_id"]) for s in summaries))
+        slots = asyncio.Semaphore(DETAIL_CONCURRENCY)
+        items = await asyncio.gather(
+            *(_record_ids(api, s["contract_id"], slots) for s in summaries)
+        )
         for summary, record_ids in zip(summaries, items, strict=True):
             region = view.setdefault(summary["region_id"], {})
             assert summary["contract_id"] not in region, "contract listed twice"

@@ -4,6 +4,7 @@ terminal's Ctrl-C stops everything cleanly."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from common.embedded_servers import free_port
+from services.stack.servers import free_port
 
 CLI = [sys.executable, "-m", "services.cli"]
 
@@ -43,6 +44,20 @@ def test_up_serves_contracts_and_ctrl_c_stops_everything_cleanly(tmp_path: Path)
                     pass
                 time.sleep(0.5)
             assert contracts, "the stack served no contract within 120 s"
+            ports = dict(re.findall(r"(persister|fetcher): +http://127\.0\.0\.1:(\d+)/metrics",
+                                    log_path.read_text()))  # fmt: skip
+            assert ports.keys() == {"persister", "fetcher"}
+            assert len(set(ports.values())) == 2  # a port each
+            for name, metric in (
+                ("persister", "hangar_persister_"),
+                ("fetcher", "hangar_fetcher_"),
+            ):
+                answer = httpx.get(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5)
+                assert answer.status_code == 200
+                assert metric in answer.text
+                assert httpx.get(f"http://127.0.0.1:{ports[name]}/healthz", timeout=5).json() == {
+                    "status": "ok"
+                }
             os.killpg(stack.pid, signal.SIGINT)  # Ctrl-C in the terminal
             assert stack.wait(timeout=60) == 0, log_path.read_text()[-3000:]
         finally:

@@ -10,20 +10,24 @@ through ``python -m services.cli``. While it runs it:
 * restarts a service process that exits on its own, as ``restart: unless-stopped`` would
   (each restart is recorded).
 
-After each fault :meth:`Stack.check` waits until the database matches the simulator's
-``/_sim/truth`` (or a deadline) and returns an :class:`InjectionResult`: missing, extra and
-partial contracts, contracts marked gone that are still listed, duplicate rows, duplicates in
+After each fault :meth:`Stack.check` waits until the database matches the simulator's truth
+in every column of contracts, items and bids (``/_sim/truth/rows``; or a deadline) and returns
+an :class:`InjectionResult`: missing, extra and partial contracts, rows differing from ESI in
+some column, contracts marked gone that are still listed, duplicate rows, duplicates in
 the API's listing and in the stream, poison messages and dead letters, the truthfulness of
-``/readyz`` and any 5xx served while no dependency was down, and the recovery time.
+``/readyz`` and any 5xx served while no dependency was down, every API answer during an
+outage by status and ``Retry-After``, processes that exited on their own, and the recovery time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -35,7 +39,8 @@ import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -50,7 +55,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
-from common.embedded_servers import (
+from common.messages import DeadLetter, RegionSweep
+from common.migration import upgrade_async
+from common.subjects import Subjects
+from services.api.settings import ApiSettings
+from services.esi_sim.faults import FaultConfig
+from services.stack.servers import (
     ChildProcessServer,
     EmbeddedPostgres,
     free_port,
@@ -59,11 +69,6 @@ from common.embedded_servers import (
     start_redis,
     wait_for_port,
 )
-from common.messages import DeadLetter, RegionSweep
-from common.migration import upgrade_async
-from common.subjects import Subjects
-from services.api.settings import ApiSettings
-from services.esi_sim.faults import FaultConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -77,6 +82,10 @@ SUITE_SWITCH = "HANGAR_FAULT_SUITE"
 RESULTS_SWITCH = "HANGAR_FAULT_RESULTS"
 #: Keep each scenario's directory (logs, data) even when it passed.
 KEEP_SWITCH = "HANGAR_FAULT_KEEP"
+#: The seed of the run's random choices (delays before an injection); from the clock unless
+#: set, and printed, so that a run can be repeated.
+SEED_SWITCH = "HANGAR_FAULT_SEED"
+RUN_SEED = int(os.environ.get(SEED_SWITCH) or time.time_ns() % 2**32)
 
 #: The fetcher recovers in seconds, not minutes: short sweeps, backoffs and timeouts.
 FETCHER_ENV: Mapping[str, str] = {
@@ -212,13 +221,23 @@ class ServiceProcess:
 
 @dataclass(frozen=True)
 class Sample:
-    """One answer of the API: ``status`` 0 when there was no HTTP answer at all."""
+    """One answer of the API: ``status`` 0 when there was no HTTP answer at all;
+    ``retry_after`` its ``Retry-After`` header (None when absent)."""
 
     kind: Literal["readyz", "list", "detail"]
     started: float
     ended: float
     status: int
     error: str = ""
+    retry_after: str | None = None
+
+    def answer(self) -> str:
+        """The answer's status and headers, as counted in the report."""
+        if self.status == 0:
+            return f"no answer ({self.error})"
+        if self.retry_after is None:
+            return f"{self.status} without Retry-After"
+        return f"{self.status} with Retry-After: {self.retry_after}"
 
 
 class ApiProbe:
@@ -252,7 +271,8 @@ class ApiProbe:
             self.samples.append(Sample(kind, started, now(), 0, f"{type(error).__name__}"))
             raise
         detail = response.text[:160] if response.status_code >= 500 else ""
-        self.samples.append(Sample(kind, started, now(), response.status_code, detail))
+        retry_after = response.headers.get("retry-after")
+        self.samples.append(Sample(kind, started, now(), response.status_code, detail, retry_after))
         return response
 
     async def _readiness(self) -> None:
@@ -299,6 +319,11 @@ class ApiVerdict:
     errors_during_outage: int = 0
     internal_errors_during_outage: int = 0
     internal_error_bodies: list[str] = field(default_factory=list)
+    reads: int = 0
+    #: Every read answered while PostgreSQL was down (or within the grace after), by status
+    #: and ``Retry-After`` header; and every /readyz answer while it was surely down.
+    reads_during_outage: Counter[str] = field(default_factory=Counter)
+    readyz_while_down: Counter[str] = field(default_factory=Counter)
 
 
 def judge_api(
@@ -332,15 +357,20 @@ def judge_api(
             verdict.readyz_samples += 1
             if surely_down(sample):
                 verdict.readyz_samples_while_down += 1
+                verdict.readyz_while_down[sample.answer()] += 1
                 if sample.status == 200:
                     verdict.false_ready.append(where)
             elif sample.status != 200 and not maybe_down(sample):
                 verdict.false_unready.append(where)
             continue
+        verdict.reads += 1
+        during_outage = maybe_down(sample)
+        if during_outage:
+            verdict.reads_during_outage[sample.answer()] += 1
         failed = sample.status >= 500 or sample.status == 0
         if not failed:
             continue
-        if maybe_down(sample):
+        if during_outage:
             verdict.errors_during_outage += 1
             if sample.status == 500:
                 verdict.internal_errors_during_outage += 1
@@ -352,12 +382,70 @@ def judge_api(
 
 # -- truth, database state and their comparison ---------------------------------------------
 
+#: The columns of the read model that come from ESI, compared value by value with what the
+#: simulator serves (status, region and the bookkeeping timestamps are checked apart).
+CONTRACT_COLUMNS = (
+    "region_id", "type", "issuer_id", "issuer_corporation_id", "date_issued", "date_expired",
+    "price", "reward", "collateral", "buyout", "volume", "days_to_complete",
+    "start_location_id", "end_location_id", "for_corporation", "title",
+)  # fmt: skip
+ITEM_COLUMNS = (
+    "record_id", "contract_id", "type_id", "quantity", "is_included", "item_id",
+    "is_blueprint_copy", "material_efficiency", "time_efficiency", "runs",
+)  # fmt: skip
+BID_COLUMNS = ("bid_id", "contract_id", "amount", "date_bid")
+_MONEY = frozenset({"price", "reward", "collateral", "buyout", "amount"})
+_TIMES = frozenset({"date_issued", "date_expired", "date_bid"})
+_CENT = Decimal("0.01")
+
+
+def canonical(column: str, value: object) -> object:
+    """One value as both sides must agree on it: money to the cent, times in UTC."""
+    if value is None:
+        return None
+    if column in _MONEY:
+        # as PostgreSQL rounds a numeric(20, 2): half away from zero
+        return str(Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
+    if column in _TIMES:
+        moment = (
+            value
+            if isinstance(value, datetime)
+            else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        )
+        return moment.astimezone(UTC).isoformat()
+    if column == "volume":
+        return float(cast("float", value))
+    return value
+
+
+AnyRow = Mapping[str, Any] | asyncpg.Record
+
+
+def canonical_row(columns: tuple[str, ...], row: AnyRow) -> tuple[object, ...]:
+    return tuple(canonical(column, row.get(column)) for column in columns)
+
+
+def row_digest(columns: tuple[str, ...], row: AnyRow) -> str:
+    """A digest of every column of one row (``row`` from ESI's JSON or from the database)."""
+    return hashlib.sha256(orjson.dumps(canonical_row(columns, row))).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One contract, every column: its row, its items' digests, its bids' digests."""
+
+    contract: tuple[object, ...]
+    items: frozenset[str]
+    bids: frozenset[str]
+
 
 @dataclass(frozen=True)
 class Truth:
     generation: int
     listed: dict[int, frozenset[int]]
     region_of: dict[int, int]
+    #: Every column of every listed contract, when asked for (:meth:`Stack.truth_rows`).
+    rows: dict[int, Rows] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -368,6 +456,7 @@ class DbState:
     duplicate_rows: int
     source_last_modified: dict[int, datetime] = field(default_factory=dict)
     sweep_generation: dict[int, datetime] = field(default_factory=dict)
+    rows: dict[int, Rows] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -380,6 +469,14 @@ class Divergence:
     #: Outstanding though no longer listed, inserted from a batch older than the newest sweep of
     #: its region the database had applied (a batch redelivered late must not resurrect it).
     late_inserted: list[int] = field(default_factory=list)
+    #: Contracts whose row differs from ESI's in some column ("id: column, column").
+    wrong_columns: list[str] = field(default_factory=list)
+    #: Contracts with an item row that differs from ESI's in some column.
+    wrong_items: list[int] = field(default_factory=list)
+    #: Listed contracts whose bids differ from ESI's (missing, extra, or some column).
+    wrong_bids: list[int] = field(default_factory=list)
+    #: Whether every column was compared (False: ids only, see :meth:`Stack.divergence`).
+    rows_compared: bool = False
 
     @property
     def converged(self) -> bool:
@@ -390,20 +487,54 @@ class Divergence:
             or self.gone_but_listed
             or self.wrong_region
             or self.late_inserted
+            or self.wrong_columns
+            or self.wrong_items
+            or self.wrong_bids
         )
 
     def summary(self) -> str:
         return (
             f"missing={len(self.missing)} extra={len(self.extra)} partial={len(self.partial)} "
             f"gone_but_listed={len(self.gone_but_listed)} wrong_region={len(self.wrong_region)} "
-            f"late_inserted={len(self.late_inserted)}"
+            f"late_inserted={len(self.late_inserted)} wrong_columns={len(self.wrong_columns)} "
+            f"wrong_items={len(self.wrong_items)} wrong_bids={len(self.wrong_bids)}"
         )
 
 
-def compare(truth: Truth, db: DbState, known_items: Mapping[int, frozenset[int]]) -> Divergence:
+def compare(
+    truth: Truth,
+    db: DbState,
+    known_items: Mapping[int, frozenset[int]],
+    known_rows: Mapping[int, Rows] | None = None,
+) -> Divergence:
     """The database against the simulator: ``known_items`` holds the items of every contract
-    the simulator ever listed, so that gone contracts are checked for completeness too."""
+    the simulator ever listed, so that gone contracts are checked for completeness too;
+    ``known_rows`` (given when ``truth`` and ``db`` carry rows) every column of those contracts
+    and their items, and the bids of those listed now."""
     empty: frozenset[int] = frozenset()
+    wrong_columns: list[str] = []
+    wrong_items: list[int] = []
+    wrong_bids: list[int] = []
+    if known_rows is not None:
+        for contract_id, stored in sorted(db.rows.items()):
+            served = known_rows.get(contract_id)
+            if served is None:
+                continue
+            if stored.contract != served.contract:
+                columns = [
+                    name
+                    for name, mine, theirs in zip(
+                        CONTRACT_COLUMNS, stored.contract, served.contract, strict=True
+                    )
+                    if mine != theirs
+                ]
+                wrong_columns.append(f"{contract_id}: {', '.join(columns)}")
+            if stored.items != served.items:
+                wrong_items.append(contract_id)
+        for contract_id, served in sorted(truth.rows.items()):
+            stored_row = db.rows.get(contract_id)
+            if stored_row is not None and stored_row.bids != served.bids:
+                wrong_bids.append(contract_id)
     outstanding_unlisted = [
         c for c, status in db.status.items() if status == "outstanding" and c not in truth.listed
     ]
@@ -419,6 +550,11 @@ def compare(truth: Truth, db: DbState, known_items: Mapping[int, frozenset[int]]
             c for c, region in truth.region_of.items() if db.region_of.get(c, region) != region
         ),
         late_inserted=sorted(late),
+        wrong_columns=wrong_columns,
+        # a contract whose item ids differ is "partial" already
+        wrong_items=[c for c in wrong_items if db.items.get(c, empty) == known_items.get(c)],
+        wrong_bids=wrong_bids,
+        rows_compared=known_rows is not None,
     )
 
 
@@ -427,6 +563,81 @@ def _inserted_after_newer_sweep(db: DbState, contract_id: int) -> bool:
     modified = db.source_last_modified.get(contract_id)
     swept = db.sweep_generation.get(db.region_of.get(contract_id, 0))
     return modified is not None and swept is not None and modified < swept
+
+
+def truth_of_rows(body: Mapping[str, Any]) -> Truth:
+    """The simulator's ``/_sim/truth/rows`` answer, every row canonical (see ``canonical``)."""
+    listed: dict[int, frozenset[int]] = {}
+    region_of: dict[int, int] = {}
+    rows: dict[int, Rows] = {}
+    for region, contracts in body["regions"].items():
+        for contract in contracts:
+            cid = int(contract["contract_id"])
+            listed[cid] = frozenset(int(item["record_id"]) for item in contract["items"])
+            region_of[cid] = int(region)
+            rows[cid] = Rows(
+                canonical_row(CONTRACT_COLUMNS, {**contract, "region_id": int(region)}),
+                frozenset(
+                    row_digest(ITEM_COLUMNS, {**item, "contract_id": cid})
+                    for item in contract["items"]
+                ),
+                frozenset(
+                    row_digest(BID_COLUMNS, {**bid, "contract_id": cid}) for bid in contract["bids"]
+                ),
+            )
+    return Truth(int(body["generation"]), listed, region_of, rows)
+
+
+async def read_db_state(connection: asyncpg.Connection, with_rows: bool = False) -> DbState:
+    """The database's contracts and items; ``with_rows``: every column, and the bids."""
+    contract_columns: tuple[str, ...] = (
+        "contract_id", "status", "source_last_modified", *CONTRACT_COLUMNS,
+    )  # fmt: skip
+    if not with_rows:
+        contract_columns = ("contract_id", "region_id", "status", "source_last_modified")
+    item_columns = ITEM_COLUMNS if with_rows else ("contract_id", "record_id")
+    bids: list[asyncpg.Record] = []
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        contracts = await connection.fetch(f"SELECT {', '.join(contract_columns)} FROM contracts")
+        sweeps = await connection.fetch("SELECT region_id, generation FROM region_sweeps")
+        items = await connection.fetch(f"SELECT {', '.join(item_columns)} FROM contract_items")
+        if with_rows:
+            bids = await connection.fetch(f"SELECT {', '.join(BID_COLUMNS)} FROM contract_bids")
+        duplicates = await connection.fetchval(
+            "SELECT (SELECT count(*) - count(DISTINCT contract_id) FROM contracts)"
+            " + (SELECT count(*) - count(DISTINCT record_id) FROM contract_items)"
+            " + (SELECT count(*) - count(DISTINCT bid_id) FROM contract_bids)"
+        )
+    grouped: dict[int, set[int]] = {}
+    for row in items:
+        grouped.setdefault(row["contract_id"], set()).add(row["record_id"])
+    rows: dict[int, Rows] = {}
+    if with_rows:
+        item_digests: dict[int, set[str]] = {}
+        for row in items:
+            digest = row_digest(ITEM_COLUMNS, row)
+            item_digests.setdefault(row["contract_id"], set()).add(digest)
+        bid_digests: dict[int, set[str]] = {}
+        for row in bids:
+            digest = row_digest(BID_COLUMNS, row)
+            bid_digests.setdefault(row["contract_id"], set()).add(digest)
+        rows = {
+            r["contract_id"]: Rows(
+                canonical_row(CONTRACT_COLUMNS, r),
+                frozenset(item_digests.get(r["contract_id"], ())),
+                frozenset(bid_digests.get(r["contract_id"], ())),
+            )
+            for r in contracts
+        }
+    return DbState(
+        status={r["contract_id"]: r["status"] for r in contracts},
+        region_of={r["contract_id"]: r["region_id"] for r in contracts},
+        items={cid: frozenset(ids) for cid, ids in grouped.items()},
+        duplicate_rows=int(duplicates),
+        source_last_modified={r["contract_id"]: r["source_last_modified"] for r in contracts},
+        sweep_generation={r["region_id"]: r["generation"] for r in sweeps},
+        rows=rows,
+    )
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -460,6 +671,10 @@ class InjectionResult:
     gone_but_listed: list[int]
     wrong_region: list[int]
     late_inserted: list[int]
+    wrong_columns: list[str]
+    wrong_items: list[int]
+    wrong_bids: list[int]
+    rows_compared: bool
     duplicate_rows: int
     api_duplicates: int
     api_mismatch: list[str]
@@ -467,6 +682,8 @@ class InjectionResult:
     #: applies them idempotently, but wasted ESI requests and stream space).
     stream_duplicates: int
     stream_duplicate_messages: list[str]
+    #: Distinct poison messages published during this injection, and how many of them are in
+    #: the dead-letter stream.
     poison_sent: int
     poison_dead_lettered: int
     letters_without_reason: int
@@ -480,9 +697,14 @@ class InjectionResult:
     api_errors_during_outage: int
     api_internal_errors_during_outage: int
     api_internal_error_bodies: list[str]
+    api_reads: int
+    api_reads_during_outage: dict[str, int]
+    readyz_answers_while_down: dict[str, int]
     process_restarts: list[str]
-    consume_loop_deaths: int
+    #: Service processes that exited on their own when the scenario did not expect it.
+    unexpected_exits: list[str]
     process_problems: list[str]
+    seed: int = RUN_SEED
 
     @property
     def lost(self) -> int:
@@ -497,6 +719,23 @@ class InjectionResult:
             ids = getattr(self, name)
             if ids:
                 found.append(f"{len(ids)} {name.replace('_', ' ')} contracts, e.g. {ids[:5]}")
+        if not self.rows_compared:
+            found.append("the columns were never compared with the simulator's")
+        if self.wrong_columns:
+            found.append(
+                f"{len(self.wrong_columns)} contracts differ from ESI in some column, e.g. "
+                f"{self.wrong_columns[:3]}"
+            )
+        if self.wrong_items:
+            found.append(
+                f"{len(self.wrong_items)} contracts with an item differing from ESI in some "
+                f"column, e.g. {self.wrong_items[:5]}"
+            )
+        if self.wrong_bids:
+            found.append(
+                f"{len(self.wrong_bids)} auctions whose bids differ from ESI's, e.g. "
+                f"{self.wrong_bids[:5]}"
+            )
         if self.late_inserted:
             found.append(
                 f"{len(self.late_inserted)} contracts outstanding though a newer sweep no longer "
@@ -529,6 +768,8 @@ class InjectionResult:
             found.append(
                 f"API errors while no dependency was down: {self.api_errors_outside_outage[:3]}"
             )
+        if self.unexpected_exits:
+            found.append(f"processes exited on their own: {self.unexpected_exits[:3]}")
         found.extend(self.process_problems)
         return found
 
@@ -618,6 +859,10 @@ class StackConfig:
     persister_module: str = "services.cli"
     fetcher_env: Mapping[str, str] = field(default_factory=dict)
     persister_env: Mapping[str, str] = field(default_factory=dict)
+    #: Persister processes consuming the same durable consumer.
+    persisters: int = 1
+    #: Services that may exit on their own in this scenario (any other exit fails it).
+    expected_exits: frozenset[str] = frozenset()
 
     @property
     def regions_option(self) -> str:
@@ -633,8 +878,14 @@ class Stack:
         self.work_dir = work_dir
         self.subjects = Subjects(PREFIX)
         self.outages: list[Outage] = []
-        self.poison: list[bytes] = []
+        #: Poison messages published, by stream sequence (each one distinct), and how many of
+        #: them earlier checks reported.
+        self.poison: dict[int, bytes] = {}
+        self._poison_reported = 0
         self.known_items: dict[int, frozenset[int]] = {}
+        self.known_rows: dict[int, Rows] = {}
+        #: The scenario's random choices, from the run's seed (printed with every result).
+        self.random = random.Random(f"{RUN_SEED}:{name}")
         self.restarts: list[str] = []
         self.abandoned: list[int] = []
         self.window_start = now()
@@ -642,7 +893,6 @@ class Stack:
         self.failed = False
         self.timeline: list[str] = []
         self._poison_serial = 0
-        self._deaths_seen = 0
         self._duplicate_pairs_seen: set[tuple[int, int]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_client: NatsClient | None = None
@@ -714,12 +964,16 @@ class Stack:
         self.api = ServiceProcess(
             "api", [PYTHON, "-m", "services.cli", *api_command], env, self.work_dir / "api.log"
         )
-        self.persister = ServiceProcess(
-            "persister",
-            [PYTHON, "-m", self.config.persister_module, "persister"],
-            {**env, **PERSISTER_ENV, **self.config.persister_env},
-            self.work_dir / "persister.log",
-        )
+        self.persisters = [
+            ServiceProcess(
+                "persister" if number == 1 else f"persister-{number}",
+                [PYTHON, "-m", self.config.persister_module, "persister"],
+                {**env, **PERSISTER_ENV, **self.config.persister_env},
+                self.work_dir / ("persister.log" if number == 1 else f"persister-{number}.log"),
+            )
+            for number in range(1, self.config.persisters + 1)
+        ]
+        self.persister = self.persisters[0]
         regions = ",".join(str(region) for region in self.config.regions)
         self.fetcher = ServiceProcess(
             "fetcher",
@@ -730,7 +984,8 @@ class Stack:
         )  # fmt: skip
         self.api.start()
         if self.config.start_persister:
-            self.persister.start()
+            for persister in self.persisters:
+                persister.start()
         if self.config.start_fetcher:
             self.fetcher.start()
         if not await wait_until(self._api_ready, timeout=60, interval=0.2):
@@ -749,7 +1004,7 @@ class Stack:
             await self.probe.close()
         for process in (
             getattr(self, "fetcher", None),
-            getattr(self, "persister", None),
+            *getattr(self, "persisters", ()),
             getattr(self, "api", None),
             getattr(self, "sim", None),
         ):
@@ -803,11 +1058,13 @@ class Stack:
         """Restart a service that died on its own, as ``restart: unless-stopped`` does."""
         while True:
             await asyncio.sleep(0.5)
-            for process in (self.fetcher, self.persister, self.api):
+            for process in (self.fetcher, *self.persisters, self.api):
                 if process.wanted and process.process is not None:
                     code = process.process.poll()
                     if code is not None:
-                        self.restarts.append(f"{process.name} exited with {code} at {now():.1f}")
+                        exit_ = f"{process.name} exited with {code} at {now() - self.started:.1f} s"
+                        self.restarts.append(exit_)
+                        self.mark(f"{exit_}, restarted by the harness")
                         await asyncio.sleep(1.0)
                         if process.wanted:
                             process.start()
@@ -815,22 +1072,6 @@ class Stack:
     async def _on_max_deliveries(self, message: Msg) -> None:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             self.abandoned.append(int(orjson.loads(message.data)["stream_seq"]))
-
-    def _consume_loop_deaths(self) -> int:
-        """How often FastStream's pull loop died and was restarted since the last check.
-
-        FastStream 0.7 catches ``nats.errors.TimeoutError`` in its pull loop, but nats-py's
-        ``fetch`` also raises a bare ``asyncio.TimeoutError``; the loop then dies with the
-        messages it already fetched, which JetStream redelivers only after ``ack_wait``.
-        """
-        try:
-            text = self.persister.log_path.read_bytes()
-        except OSError:
-            return 0
-        total = text.count(b"is being executed")
-        deaths = total - self._deaths_seen
-        self._deaths_seen = total
-        return deaths
 
     def mark(self, event: str) -> None:
         """Note ``event`` in the scenario's timeline (``timeline.txt`` in its directory)."""
@@ -841,8 +1082,9 @@ class Stack:
 
     def tails(self) -> str:
         parts = []
-        for process in ("esi_sim", "api", "persister", "fetcher"):
-            service = getattr(self, process if process != "esi_sim" else "sim", None)
+        services = [getattr(self, "sim", None), getattr(self, "api", None)]
+        services += [*getattr(self, "persisters", ()), getattr(self, "fetcher", None)]
+        for service in services:
             if isinstance(service, ServiceProcess):
                 parts.append(f"--- {service.name} (last lines) ---\n{service.log_tail(15)}")
         return "\n".join(parts)
@@ -884,6 +1126,15 @@ class Stack:
         self.known_items.update(listed)
         return Truth(int(body["generation"]), listed, region_of)
 
+    async def truth_rows(self) -> Truth:
+        """The truth with every column of every listed contract, its items and bids."""
+        response = await self.http.get("/_sim/truth/rows")
+        response.raise_for_status()
+        truth = truth_of_rows(orjson.loads(response.content))
+        self.known_items.update(truth.listed)
+        self.known_rows.update(truth.rows)
+        return truth
+
     async def advance(self) -> int:
         response = await self.http.post("/_sim/advance")
         response.raise_for_status()
@@ -914,38 +1165,22 @@ class Stack:
 
     # -- the database ------------------------------------------------------------------------
 
-    async def db_state(self) -> DbState:
+    async def db_state(self, with_rows: bool = False) -> DbState:
         connection = await self.db()
         try:
-            async with connection.transaction(isolation="repeatable_read", readonly=True):
-                contracts = await connection.fetch(
-                    "SELECT contract_id, region_id, status, source_last_modified FROM contracts"
-                )
-                sweeps = await connection.fetch("SELECT region_id, generation FROM region_sweeps")
-                items = await connection.fetch("SELECT contract_id, record_id FROM contract_items")
-                duplicates = await connection.fetchval(
-                    "SELECT (SELECT count(*) - count(DISTINCT contract_id) FROM contracts)"
-                    " + (SELECT count(*) - count(DISTINCT record_id) FROM contract_items)"
-                    " + (SELECT count(*) - count(DISTINCT bid_id) FROM contract_bids)"
-                )
+            return await read_db_state(connection, with_rows)
         finally:
             await connection.close()
-        grouped: dict[int, set[int]] = {}
-        for row in items:
-            grouped.setdefault(row["contract_id"], set()).add(row["record_id"])
-        return DbState(
-            status={r["contract_id"]: r["status"] for r in contracts},
-            region_of={r["contract_id"]: r["region_id"] for r in contracts},
-            items={cid: frozenset(ids) for cid, ids in grouped.items()},
-            duplicate_rows=int(duplicates),
-            source_last_modified={r["contract_id"]: r["source_last_modified"] for r in contracts},
-            sweep_generation={r["region_id"]: r["generation"] for r in sweeps},
-        )
 
-    async def divergence(self) -> tuple[Truth, DbState, Divergence]:
-        truth = await self.truth()
-        db = await self.db_state()
-        return truth, db, compare(truth, db, self.known_items)
+    async def divergence(self, every_column: bool = False) -> tuple[Truth, DbState, Divergence]:
+        """The database against the truth: ids only (cheap, polled), or ``every_column``."""
+        if not every_column:
+            truth = await self.truth()
+            db = await self.db_state()
+            return truth, db, compare(truth, db, self.known_items)
+        truth = await self.truth_rows()
+        db = await self.db_state(with_rows=True)
+        return truth, db, compare(truth, db, self.known_items, self.known_rows)
 
     async def stream_settled(self) -> bool:
         """Nothing left for the persister, and every poison message dead-lettered."""
@@ -956,14 +1191,15 @@ class Stack:
             return False
         if not self.poison:
             return True
-        lettered = {letter.payload for letter in await self.dead_letters()}
-        return all(body.decode("utf-8", errors="replace") in lettered for body in self.poison)
+        lettered = {letter.stream_sequence for letter in await self.dead_letters()}
+        return all(sequence in lettered for sequence in self.poison)
 
     async def wait_converged(
         self, timeout: float = 60.0
     ) -> tuple[float | None, Truth | None, DbState | None, Divergence | None]:
-        """Poll until the database matches the truth and the persister has nothing left to do;
-        returns when (None: never) and the last comparison."""
+        """Poll until the database matches the truth in every column and the persister has
+        nothing left to do; returns when (None: never) and the last comparison. Ids are
+        compared at every poll, every column once the ids agree."""
         deadline = now() + timeout
         last: tuple[Truth | None, DbState | None, Divergence | None] = (None, None, None)
         while True:
@@ -971,7 +1207,14 @@ class Stack:
                 truth, db, divergence = await self.divergence()
                 last = (truth, db, divergence)
                 if divergence.converged and await self.stream_settled():
-                    return now(), truth, db, divergence
+                    truth, db, divergence = await self.divergence(every_column=True)
+                    last = (truth, db, divergence)
+                    if divergence.converged:
+                        return now(), truth, db, divergence
+                    if divergence.wrong_bids and not (
+                        divergence.wrong_columns or divergence.wrong_items
+                    ):
+                        await self.let_bids_cache_expire()
             if now() >= deadline:
                 return None, *last
             await asyncio.sleep(0.4)
@@ -1106,8 +1349,8 @@ class Stack:
             kind, body = bodies[(self._poison_serial + index) % len(bodies)]
             subject_kind = "bids" if index % 3 == 2 else "contracts"
             subject = f"{PREFIX}.events.{subject_kind}.10000002.poison{self._poison_serial}x{index}"
-            await js.publish(subject, body, headers={"Nats-Msg-Id": f"poison:{uuid.uuid4()}"})
-            self.poison.append(body)
+            ack = await js.publish(subject, body, headers={"Nats-Msg-Id": f"poison:{uuid.uuid4()}"})
+            self.poison[ack.seq] = body
             kinds.append(kind)
         self._poison_serial += 1
         return kinds
@@ -1165,6 +1408,20 @@ class Stack:
         outage.up_at = now()
         return outage
 
+    async def let_bids_cache_expire(self) -> None:
+        """Let ESI's bids cache window (300 s, whatever the simulator's ``--cache-seconds``)
+        pass for the fetcher: it asks for bids again at its next cycle. The simulator's world
+        gives auctions new bids at every generation, and the harness advances generations
+        seconds apart, so without this the fetcher would rightly wait out the window."""
+        client = aioredis.from_url(f"redis://127.0.0.1:{self.redis_port}/0")
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{PREFIX}:bids_fresh:*")]
+            if keys:
+                await client.delete(*keys)
+                self.mark(f"bids cache of {len(keys)} auctions expired for the fetcher")
+        finally:
+            await client.aclose()
+
     async def flush_redis(self) -> None:
         client = aioredis.from_url(f"redis://127.0.0.1:{self.redis_port}/0")
         try:
@@ -1200,15 +1457,17 @@ class Stack:
         self.mark(f"injected {injected.fault} / {injected.moment}: {injected.detail}")
         converged_at, truth, db, divergence = await self.wait_converged(timeout)
         self.mark("converged" if converged_at else "NOT converged")
-        if truth is None or db is None or divergence is None:
-            truth, db, divergence = await self.divergence()
+        if divergence is None or not divergence.rows_compared:
+            truth, db, divergence = await self.divergence(every_column=True)
+        assert truth is not None
+        assert db is not None
         api_ids, api_mismatch = await self.api_listing()
         outstanding = {c for c, status in db.status.items() if status == "outstanding"}
         if not api_mismatch and set(api_ids) != outstanding:
             # The API may answer from its response cache, up to response_cache_s old: once
             # that has passed it must list what the database holds.
             await asyncio.sleep(API_RESPONSE_CACHE_S + 0.5)
-            truth, db, divergence = await self.divergence()
+            truth, db, divergence = await self.divergence(every_column=True)
             api_ids, api_mismatch = await self.api_listing()
             outstanding = {c for c, status in db.status.items() if status == "outstanding"}
         if not api_mismatch and set(api_ids) != outstanding:
@@ -1217,8 +1476,9 @@ class Stack:
                 f"{len(outstanding)}"
             ]
         letters = await self.dead_letters()
-        poison_payloads = {body.decode("utf-8", errors="replace") for body in self.poison}
-        lettered = {letter.payload for letter in letters}
+        lettered = {letter.stream_sequence for letter in letters}
+        poison_now = list(self.poison)[self._poison_reported :]
+        self._poison_reported = len(self.poison)
         abandoned_sequences = set(self.abandoned) - {
             letter.stream_sequence for letter in letters if letter.stream_sequence is not None
         }
@@ -1240,18 +1500,22 @@ class Stack:
             gone_but_listed=divergence.gone_but_listed,
             wrong_region=divergence.wrong_region,
             late_inserted=divergence.late_inserted,
+            wrong_columns=divergence.wrong_columns,
+            wrong_items=divergence.wrong_items,
+            wrong_bids=divergence.wrong_bids,
+            rows_compared=divergence.rows_compared,
             duplicate_rows=db.duplicate_rows,
             api_duplicates=len(api_ids) - len(set(api_ids)),
             api_mismatch=api_mismatch,
             stream_duplicates=duplicates,
             stream_duplicate_messages=duplicate_messages,
-            poison_sent=len(poison_payloads),
-            poison_dead_lettered=len(poison_payloads & lettered),
+            poison_sent=len(poison_now),
+            poison_dead_lettered=len(set(poison_now) & lettered),
             letters_without_reason=sum(1 for letter in letters if not letter.reason.strip()),
             unexpected_dead_letters=sorted(
                 f"{letter.subject}: {letter.reason[:120]}"
                 for letter in letters
-                if letter.payload not in poison_payloads
+                if letter.stream_sequence not in self.poison
             ),
             abandoned_without_dead_letter=sorted(abandoned_sequences),
             readyz_samples=verdict.readyz_samples,
@@ -1262,8 +1526,15 @@ class Stack:
             api_errors_during_outage=verdict.errors_during_outage,
             api_internal_errors_during_outage=verdict.internal_errors_during_outage,
             api_internal_error_bodies=verdict.internal_error_bodies,
+            api_reads=verdict.reads,
+            api_reads_during_outage=dict(verdict.reads_during_outage),
+            readyz_answers_while_down=dict(verdict.readyz_while_down),
             process_restarts=list(self.restarts),
-            consume_loop_deaths=self._consume_loop_deaths(),
+            unexpected_exits=[
+                exit_
+                for exit_ in self.restarts
+                if exit_.split(" ", 1)[0] not in self.config.expected_exits
+            ],
             process_problems=list(injected.problems),
         )
         self.restarts.clear()

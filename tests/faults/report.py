@@ -1,7 +1,11 @@
-"""Render the fault matrix of docs/RELIABILITY.md from a results file.
+"""docs/RELIABILITY.md, generated: the prose of ``reliability.md.tmpl`` with every figure
+printed here from the records of one fault-suite run (or read from the code it ran).
 
-HANGAR_FAULT_SUITE=full HANGAR_FAULT_RESULTS=faults.jsonl uv run pytest tests/faults
-uv run python -m tests.faults.report faults.jsonl
+HANGAR_FAULT_SUITE=full uv run pytest tests/faults -q       (regenerates the document)
+uv run python -m tests.faults.report faults.jsonl [--write docs/RELIABILITY.md]
+
+A results file holds a ``run`` record (commit, seed, suite), one record per injection and a
+``session`` record (outcomes, wall time); when it holds several runs, the last one is used.
 """
 
 from __future__ import annotations
@@ -9,15 +13,41 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from string import Template
 from typing import Any
 
+from common.stream import DAY, StreamLimits
+from services.persister.settings import PersisterSettings
+from tests.faults.harness import (
+    API_RESPONSE_CACHE_S,
+    BID_COLUMNS,
+    CONTRACT_COLUMNS,
+    FETCHER_ENV,
+    ITEM_COLUMNS,
+    PERSISTER_ENV,
+    RECOVERY_GRACE_SECONDS,
+    ApiProbe,
+    StackConfig,
+)
+
 Row = dict[str, Any]
+TEMPLATE = Path(__file__).resolve().parent / "reliability.md.tmpl"
+#: How the report tells the deliberately broken control run from the real matrix.
+BROKEN_MARK = "deliberately broken"
 
 
 def load(path: Path) -> list[Row]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The records of the last run in ``path``."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    starts = [index for index, row in enumerate(rows) if row.get("record") == "run"]
+    return rows[starts[-1] :] if starts else rows
+
+
+def injections(rows: list[Row]) -> list[Row]:
+    return [row for row in rows if "record" not in row]
 
 
 def _seconds(values: Iterable[float | None]) -> str:
@@ -32,10 +62,24 @@ def _count(rows: list[Row], key: str) -> int:
     return sum(int(row.get(f"{key}_count", len(row.get(key) or []))) for row in rows)
 
 
+def _answers(rows: list[Row], key: str) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for row in rows:
+        total.update(row.get(key) or {})
+    return total
+
+
 def _outage_errors(rows: list[Row]) -> str:
     errors = sum(row["api_errors_during_outage"] for row in rows)
     internal = sum(row["api_internal_errors_during_outage"] for row in rows)
     return f"{errors} ({internal} of them 500)" if internal else str(errors)
+
+
+def _columns_wrong(rows: list[Row]) -> int:
+    return sum(
+        _count([row], "wrong_columns") + _count([row], "wrong_items") + _count([row], "wrong_bids")
+        for row in rows
+    )
 
 
 def matrix(rows: list[Row]) -> list[str]:
@@ -44,10 +88,11 @@ def matrix(rows: list[Row]) -> list[str]:
     for row in rows:
         faults.setdefault(row["fault"], []).append(row)
     lines = [
-        "| Fault | Injected | Recovered | Lost contracts | Partial | Duplicate rows "
-        "| Gone but listed | Poison dead-lettered | /readyz wrong | 5xx, deps up "
-        "| 5xx, PostgreSQL down | Recovery p50 / max (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Fault | Injected | Recovered | Lost contracts | Partial | Wrong columns "
+        "| Duplicate rows | Gone but listed | Poison dead-lettered / sent (distinct) "
+        "| /readyz wrong | 5xx, deps up | 5xx, PostgreSQL down | Exited on their own "
+        "| Recovery p50 / max (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for fault, group in faults.items():
         poison_sent = sum(row["poison_sent"] for row in group)
@@ -60,11 +105,13 @@ def matrix(rows: list[Row]) -> list[str]:
             f"| {fault} | {len(group)} | {sum(1 for row in group if row['converged'])} "
             f"| {_count(group, 'missing')} "
             f"| {_count(group, 'partial')} "
+            f"| {_columns_wrong(group)} "
             f"| {sum(row['duplicate_rows'] + row['api_duplicates'] for row in group)} "
             f"| {_count(group, 'gone_but_listed')} | {poison} "
             f"| {_count(group, 'false_ready') + _count(group, 'false_unready')} "
             f"| {_count(group, 'api_errors_outside_outage')} "
             f"| {_outage_errors(group)} "
+            f"| {_count(group, 'process_restarts')} "
             f"| {_seconds(row['recovery_seconds'] for row in group)} |"
         )
     return lines
@@ -73,34 +120,72 @@ def matrix(rows: list[Row]) -> list[str]:
 def details(rows: list[Row]) -> list[str]:
     """One line per injection."""
     lines = [
-        "| Fault | Moment | What happened | Recovery (s) | Lost | Stream duplicates "
-        "| Abandoned by JetStream | Verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Fault | Moment | What happened | Recovery (s) | Lost | Wrong columns "
+        "| Stream duplicates | Abandoned by JetStream | Verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])[:160]
+        recovery = row["recovery_seconds"]
         lines.append(
             f"| {row['fault']} | {row['moment']} | {row['detail'][:70]} "
-            f"| {row['recovery_seconds'] if row['recovery_seconds'] is not None else 'never'} "
-            f"| {row['lost']} | {row['stream_duplicates']} "
-            f"| {row['abandoned_without_dead_letter_count']} | {verdict} |"
+            f"| {recovery if recovery is not None else 'never'} "
+            f"| {row['lost']} | {_columns_wrong([row])} | {row['stream_duplicates']} "
+            f"| {row['abandoned_without_dead_letter_count']} "
+            f"| {verdict} |"
         )
     return lines
 
 
 def totals(rows: list[Row]) -> list[str]:
     recovered = [r["recovery_seconds"] for r in rows if r["recovery_seconds"] is not None]
+    readyz_down = sum(r["readyz_samples_while_down"] for r in rows)
     return [
-        f"- faults injected: {len(rows)} ({len({r['fault'] for r in rows})} kinds)",
+        f"- faults injected: {len(rows)} ({len({r['fault'] for r in rows})} kinds, "
+        f"{len({r['scenario'] for r in rows})} scenarios)",
+        f"- injections whose checks all held: {sum(1 for r in rows if r['ok'])}",
         f"- injections that recovered: {len(recovered)}",
         f"- contracts lost (missing or partial): {sum(r['lost'] for r in rows)}",
+        f"- contracts, items or bids differing from ESI in some column: {_columns_wrong(rows)}",
         f"- duplicate rows: {sum(r['duplicate_rows'] for r in rows)}",
+        f"- poison messages sent (distinct stream messages): "
+        f"{sum(r['poison_sent'] for r in rows)}, dead-lettered: "
+        f"{sum(r['poison_dead_lettered'] for r in rows)}",
+        f"- processes that exited on their own (restarted by the harness): "
+        f"{_count(rows, 'process_restarts')}, of them not expected by their scenario: "
+        f"{_count(rows, 'unexpected_exits')}",
+        f"- API probe: {sum(r['api_reads'] for r in rows)} reads and "
+        f"{sum(r['readyz_samples'] for r in rows)} `/readyz` requests, "
+        f"{readyz_down} of them while PostgreSQL was surely down",
+        f"- `/readyz` wrong: {_count(rows, 'false_ready')} times ready while PostgreSQL was "
+        f"down, {_count(rows, 'false_unready')} times not ready while everything was up",
         f"- recovery time p50 / max: {_seconds(recovered)} s",
     ]
 
 
+def outage_answers(rows: list[Row]) -> list[str]:
+    """Every API answer while PostgreSQL was down, by status and ``Retry-After``."""
+    reads = _answers(rows, "api_reads_during_outage")
+    readyz = _answers(rows, "readyz_answers_while_down")
+    if not reads and not readyz:
+        return ["No API answer fell in a PostgreSQL outage in this run."]
+    lines = [
+        "API answers while PostgreSQL was down (from stop requested until "
+        f"{RECOVERY_GRACE_SECONDS:g} s after it was back, for reads; surely down, for "
+        "`/readyz`), by status and `Retry-After` header:",
+        "",
+        "| Answer | Reads (`/v1/contracts…`) | `/readyz` |",
+        "|---|---|---|",
+    ]
+    for answer in sorted(set(reads) | set(readyz)):
+        lines.append(f"| {answer} | {reads.get(answer, 0)} | {readyz.get(answer, 0)} |")
+    return lines
+
+
 def control(rows: list[Row]) -> list[str]:
     """The deliberately broken run: the checker must have failed it."""
+    if not rows:
+        return ["- (the control test did not run in this run)"]
     return [
         f"- {row['fault']} / {row['moment']}: checker verdict "
         f"{'ok (the suite MISSED it)' if row['ok'] else 'FAILED, as it must'}; "
@@ -109,16 +194,166 @@ def control(rows: list[Row]) -> list[str]:
     ]
 
 
+def run_line(rows: list[Row]) -> str:
+    run = next((row for row in rows if row.get("record") == "run"), {})
+    session = next((row for row in rows if row.get("record") == "session"), {})
+    commit = run.get("commit") or "unknown"
+    if run.get("uncommitted_changes"):
+        commit += " with uncommitted changes"
+    wall = session.get("wall_seconds")
+    duration = "unknown" if wall is None else f"{int(wall // 60)} min {wall % 60:.0f} s"
+    outcome = ", ".join(
+        f"{session[key]} {key}"
+        for key in ("passed", "failed", "errors", "xfailed", "xpassed", "skipped")
+        if session.get(key)
+    )
+    if not session:
+        return (
+            f"Run started {run.get('started_at', 'at an unknown time')} on commit {commit}, "
+            f"suite `{run.get('suite', 'unknown')}`, seed {run.get('seed', 'unknown')} "
+            f"(`HANGAR_FAULT_SEED`), arguments `{' '.join(run.get('arguments', []))}`. "
+            "**The run was stopped before its end** (its records hold no session outcome): "
+            "the figures below cover only the injections it recorded, and the scenarios that "
+            "did not run are absent. Recovery is measured from the end of the fault, with the "
+            "harness's short timings."
+        )
+    return (
+        f"Run started {run.get('started_at', 'at an unknown time')} on commit {commit}, "
+        f"suite `{run.get('suite', 'unknown')}`, seed {run.get('seed', 'unknown')} "
+        f"(`HANGAR_FAULT_SEED`), arguments `{' '.join(run.get('arguments', []))}`: "
+        f"{outcome or 'no outcome recorded'}; wall time {duration} (machine shared with other "
+        "work). Recovery is measured from the end of the fault, with the harness's short "
+        "timings."
+    )
+
+
+def _default(name: str) -> str:
+    field = PersisterSettings.model_fields.get(name)
+    return "unset" if field is None else f"{field.get_default():g}"
+
+
+def timings() -> list[str]:
+    persister = [
+        ("ack_wait (s)", "HANGAR_ACK_WAIT_SECONDS", "ack_wait_seconds"),
+        ("retry delay (s)", "HANGAR_RETRY_DELAY_SECONDS", "retry_delay_seconds"),
+        ("max_deliver (persister's own count)", "HANGAR_MAX_DELIVER", "max_deliver"),
+    ]
+    lines = ["| Setting | In the harness | Default |", "|---|---|---|"]
+    for label, variable, name in persister:
+        lines.append(
+            f"| persister {label} | {PERSISTER_ENV.get(variable, '-')} | {_default(name)} |"
+        )
+    for variable, value in FETCHER_ENV.items():
+        if variable != "HANGAR_CONTACT":
+            lines.append(f"| fetcher `{variable}` | {value} | (see FetcherSettings) |")
+    lines.append(
+        f"| API response cache (s) | {API_RESPONSE_CACHE_S:g} | {API_RESPONSE_CACHE_S:g} |"
+    )
+    return lines
+
+
+def _optional(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def cluster(rows: list[Row]) -> list[str]:
+    """The 3-node NATS cluster scenarios (``test_cluster.py``), one line each."""
+    scenarios = [row for row in rows if row.get("record") == "cluster"]
+    if not scenarios:
+        return ["No cluster scenario ran in this run."]
+    lines = [
+        "| scenario | contracts | missing | extra | wrong items | without items | fetcher "
+        "publishing at the fault | fetcher exit | persisters exited on their own | leader "
+        "before → after | new leader (s) | restarted node current (s) | database equal to the "
+        "truth after (s) | publish retries |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in scenarios:
+        lines.append(
+            f"| {row['scenario']} | {row['contracts']} | {row['missing']} | {row['extra']} "
+            f"| {row['wrong_items']} | {row['without_items']} "
+            f"| {'yes' if row['fetcher_publishing_at_fault'] else 'no'} | {row['fetcher_exit']} "
+            f"| {row['persisters_exited_on_their_own']} "
+            f"| {row['leader_before']} → {row['leader_after']} "
+            f"| {_optional(row['election_seconds'])} | {_optional(row['catch_up_seconds'])} "
+            f"| {_optional(row['settle_seconds'])} | {row['publish_retries']} |"
+        )
+    return lines
+
+
+def replica(rows: list[Row]) -> list[str]:
+    """The read-replica scenario: the lag the API reported during a first load."""
+    scenarios = [row for row in rows if row.get("record") == "replica"]
+    if not scenarios:
+        return ["No read-replica scenario ran in this run."]
+    lines = [
+        "| contracts | missing on the replica | extra | wrong items | lag samples | largest "
+        "lag reported (s) | replica equal after the primary (s) | `/readyz` failures during "
+        "the load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in scenarios:
+        lines.append(
+            f"| {row['contracts']} | {row['missing_on_replica']} | {row['extra_on_replica']} "
+            f"| {row['wrong_items_on_replica']} | {row['lag_samples']} "
+            f"| {row['max_lag_seconds']:.2f} | {row['catch_up_seconds']:.2f} "
+            f"| {row['readyz_failures_during_load']} |"
+        )
+    return lines
+
+
+def values(rows: list[Row]) -> dict[str, str]:
+    everything = injections(rows)
+    real = [row for row in everything if BROKEN_MARK not in row["fault"]]
+    broken = [row for row in everything if BROKEN_MARK in row["fault"]]
+    config = StackConfig()
+    limits = StreamLimits()
+    regions = ", ".join(f"{count} in region {region}" for region, count in config.regions.items())
+    return {
+        "sim_world": (
+            f"by default {regions}, {config.big_contracts} contract with items over several "
+            f"pages and {config.churn} contracts of churn per generation (more contracts where "
+            "a sweep must span two list pages)"
+        ),
+        "probe_interval": f"{ApiProbe('').interval:g}",
+        "grace": f"{RECOVERY_GRACE_SECONDS:g}",
+        "contract_columns": ", ".join(CONTRACT_COLUMNS),
+        "item_columns": ", ".join(ITEM_COLUMNS),
+        "bid_columns": ", ".join(BID_COLUMNS),
+        "timings": "\n".join(timings()),
+        "run": run_line(rows),
+        "totals": "\n".join(totals(real)),
+        "outage_answers": "\n".join(outage_answers(real)),
+        "matrix": "\n".join(matrix(real)),
+        "control": "\n".join(control(broken)),
+        "details": "\n".join(details(real)),
+        "cluster": "\n".join(cluster(rows)),
+        "replica": "\n".join(replica(rows)),
+        "replicas": str(limits.replicas),
+        "max_age_days": f"{limits.max_age_seconds / DAY:g}",
+        "max_bytes_gib": f"{limits.max_bytes / 1024**3:g}",
+        "duplicate_window_minutes": f"{limits.duplicate_window_seconds / 60:g}",
+        "fetch_batch": _default("fetch_batch"),
+        "ack_wait": _default("ack_wait_seconds"),
+        "max_deliver": _default("max_deliver"),
+        "patience": _default("missing_contract_patience_seconds"),
+        "retry_delay": _default("retry_delay_seconds"),
+    }
+
+
+def document(rows: list[Row]) -> str:
+    return Template(TEMPLATE.read_text()).substitute(values(rows))
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
         print(__doc__)
         return 2
-    everything = load(Path(argv[1]))
-    rows = [row for row in everything if "deliberately broken" not in row["fault"]]
-    broken = [row for row in everything if "deliberately broken" in row["fault"]]
-    sections = [*totals(rows), "", *matrix(rows), "", *details(rows), "", *control(broken)]
-    for line in sections:
-        print(line)
+    text = document(load(Path(argv[1])))
+    if len(argv) == 4:
+        Path(argv[3]).write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 

@@ -2,7 +2,8 @@
 the system left to recover, and the invariants checked against the simulator's truth.
 
 By default (CI) only a representative subset runs, one injection each: persister SIGKILL
-mid-batch, NATS restart, PostgreSQL restart, ESI 5xx with HTML bodies, a poison message, and
+mid-batch, one of two persisters killed, NATS restart, PostgreSQL restart, ESI 5xx with HTML
+bodies, a poison message, and
 the proof that the suite fails when an invariant breaks; and, on the shared test servers, two
 deterministic regressions of ordering bugs the scenarios found. ``HANGAR_FAULT_SUITE=full``
 runs every scenario with every moment (see docs/RELIABILITY.md).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,6 +59,8 @@ BASE = StackConfig(start_fetcher=False)
 NO_PERSISTER = StackConfig(start_fetcher=False, start_persister=False)
 #: Two list pages in the first region: a sweep can be split across generations.
 TWO_PAGES = StackConfig(regions={10000002: 1500, 10000043: 200}, start_fetcher=False)
+#: Two persister processes sharing the durable consumer, started at the first moment.
+TWO_PERSISTERS = StackConfig(start_fetcher=False, start_persister=False, persisters=2)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,12 @@ async def counter_rises(
     return await wait_until(risen, timeout, interval=0.005)
 
 
+def unobserved(hit: bool, moment: str, awaited: str) -> list[str]:
+    """The injection's problem when the moment it waited for never came: the fault then
+    landed elsewhere, and the scenario must fail rather than pass on another moment."""
+    return [] if hit else [f"{moment}: {awaited} was not observed before the injection"]
+
+
 def stream_sequence(stack: Stack) -> Callable[[], Awaitable[int]]:
     return stack.stream_last_sequence
 
@@ -123,15 +131,21 @@ def answered(stack: Stack, route: str, status: int | None = None) -> Callable[[]
 # -- persister -------------------------------------------------------------------------------
 
 
-async def _kill_persister_in_transaction(stack: Stack, fault: str, moment: str) -> Injected:
+async def _kill_persister_in_transaction(
+    stack: Stack,
+    fault: str,
+    moment: str,
+    when_hit: str = "killed inside an open write transaction",
+) -> Injected:
     stack.persister.start()
     hit = await stack.wait_write_transaction(60)
     injected_at = now()
     stack.persister.kill()
     await asyncio.sleep(0.5)
     stack.persister.start()
-    detail = "killed inside an open write transaction" if hit else "no transaction seen"
-    return Injected(fault, moment, injected_at, now(), detail)
+    detail = when_hit if hit else "no transaction seen"
+    problems = unobserved(hit, moment, "a write transaction")
+    return Injected(fault, moment, injected_at, now(), detail, problems)
 
 
 async def persister_kill_initial(stack: Stack) -> Injected:
@@ -153,12 +167,13 @@ async def persister_kill_live(stack: Stack) -> Injected:
     await settled(stack)
     await stack.advance()
     assert await counter_rises(stream_sequence(stack)), "nothing was published"
-    await asyncio.sleep(random.Random(7).uniform(0.05, 0.3))
+    delay = stack.random.uniform(0.05, 0.3)
+    await asyncio.sleep(delay)
     injected_at = now()
     stack.persister.kill()
     await asyncio.sleep(0.5)
     stack.persister.start()
-    detail = "killed 0.05-0.3 s after the churn reached the stream"
+    detail = f"killed {delay:.2f} s after the churn reached the stream"
     fault, moment = "persister SIGKILL mid-batch", "live churn, random delay"
     return Injected(fault, moment, injected_at, now(), detail)
 
@@ -174,10 +189,14 @@ def _last_handed_back(log: str) -> int:
     )
 
 
-async def _terminate_persister(stack: Stack, moment: str, hit: bool) -> Injected:
+async def _terminate_persister(
+    stack: Stack, moment: str, hit: bool, awaited: str | None = "a write transaction"
+) -> Injected:
     injected_at = now()
     code = await stack.persister.stop(signal.SIGTERM, timeout=40)
-    problems = [] if code == 0 else [f"the persister exited with {code} on SIGTERM"]
+    problems = [] if awaited is None else unobserved(hit, moment, awaited)
+    if code != 0:
+        problems.append(f"the persister exited with {code} on SIGTERM")
     state = await stack.consumer_state()
     # Graceful: every delivery settled, or handed back (nak: redelivered at once, but counted
     # as pending an ack until then), as the persister's last words say.
@@ -207,9 +226,38 @@ async def persister_term_backlog(stack: Stack) -> Injected:
 async def persister_term_idle(stack: Stack) -> Injected:
     await settled(stack)
     assert await stack.persister.wait_logged("persister consuming"), "the persister is not up"
-    injected = await _terminate_persister(stack, "idle, churn after restart", False)
+    injected = await _terminate_persister(stack, "idle, churn after restart", False, None)
     await stack.advance()
     return injected
+
+
+async def one_of_two_persisters_killed(stack: Stack) -> Injected:
+    """The initial load published, both persisters started on it, the first one killed while
+    a write transaction is open (its fetch is redelivered after ack_wait, to either)."""
+    ensure_fetcher(stack)
+    assert await stack.wait_published(90), "the initial load was not published"
+    for persister in stack.persisters[1:]:
+        persister.start()
+    # PostgreSQL does not say which process a transaction belongs to (the embedded server is
+    # reached through a Unix socket): the first persister is killed while one is open.
+    return await _kill_persister_in_transaction(
+        stack,
+        "persister SIGKILL mid-batch",
+        "initial load, both applying",
+        "one killed while a write transaction (its own or the other's) was open",
+    )
+
+
+def with_two_persisters(moment: Moment) -> Moment:
+    """``moment`` on a stack with two persisters, reported as a fault of its own."""
+
+    async def inject(stack: Stack) -> Injected:
+        assert len(stack.persisters) == 2, "the scenario needs two persisters"
+        injected = await moment(stack)
+        injected.fault = f"two persisters: {injected.fault}"
+        return injected
+
+    return inject
 
 
 # -- fetcher ---------------------------------------------------------------------------------
@@ -297,7 +345,9 @@ async def postgres_restart_initial(stack: Stack) -> Injected:
     injected_at = now()
     await stack.restart_postgres("fast", down_for=2.0)
     detail = "fast shutdown " + ("during a write transaction" if hit else "(no write seen)")
-    return Injected("PostgreSQL restart", "initial load, applying", injected_at, now(), detail)
+    moment = "initial load, applying"
+    problems = unobserved(hit, moment, "a write transaction")
+    return Injected("PostgreSQL restart", moment, injected_at, now(), detail, problems)
 
 
 async def postgres_crash_churn(stack: Stack) -> Injected:
@@ -307,7 +357,8 @@ async def postgres_crash_churn(stack: Stack) -> Injected:
     injected_at = now()
     await stack.restart_postgres("immediate", down_for=2.0)
     detail = "immediate shutdown (crash) " + ("while applying" if hit else "(no write seen)")
-    return Injected("PostgreSQL restart", "churn, applying", injected_at, now(), detail)
+    problems = unobserved(hit, "churn, applying", "a write transaction")
+    return Injected("PostgreSQL restart", "churn, applying", injected_at, now(), detail, problems)
 
 
 async def postgres_restart_idle(stack: Stack) -> Injected:
@@ -326,7 +377,8 @@ def _long_outage(moment: str, wait: Callable[[Stack], Awaitable[None]]) -> Momen
         injected_at = now()
         await stack.restart_postgres("fast", down_for=15.0)
         detail = "15 s down " + ("during a write transaction" if hit else "(no write seen)")
-        return Injected("PostgreSQL down 15 s", moment, injected_at, now(), detail)
+        problems = unobserved(hit, moment, "a write transaction")
+        return Injected("PostgreSQL down 15 s", moment, injected_at, now(), detail, problems)
 
     return inject
 
@@ -355,7 +407,9 @@ async def nats_restart_initial(stack: Stack) -> Injected:
     injected_at = now()
     await stack.restart_nats(signal.SIGTERM, down_for=2.0)
     detail = "SIGTERM " + ("while publishing" if hit else "(publishing not seen)")
-    return Injected("NATS restart", "initial load, publishing", injected_at, now(), detail)
+    moment = "initial load, publishing"
+    problems = unobserved(hit, moment, "a publication")
+    return Injected("NATS restart", moment, injected_at, now(), detail, problems)
 
 
 async def nats_kill_churn(stack: Stack) -> Injected:
@@ -371,7 +425,8 @@ async def nats_kill_churn(stack: Stack) -> Injected:
     injected_at = now()
     await stack.restart_nats(signal.SIGKILL, down_for=2.0)
     detail = "SIGKILL " + ("while sweeping" if hit else "(sweep not seen)")
-    return Injected("NATS restart", "churn, sweeping", injected_at, now(), detail)
+    problems = unobserved(hit, "churn, sweeping", "a list page answered")
+    return Injected("NATS restart", "churn, sweeping", injected_at, now(), detail, problems)
 
 
 async def nats_restart_idle(stack: Stack) -> Injected:
@@ -390,7 +445,9 @@ async def redis_flush_initial(stack: Stack) -> Injected:
     injected_at = now()
     await stack.flush_redis()
     detail = "FLUSHALL " + ("while enriching" if hit else "(enrichment not seen)")
-    return Injected("Redis flushed", "initial load, enriching", injected_at, now(), detail)
+    moment = "initial load, enriching"
+    problems = unobserved(hit, moment, "50 item pages answered")
+    return Injected("Redis flushed", moment, injected_at, now(), detail, problems)
 
 
 async def redis_flush_churn(stack: Stack) -> Injected:
@@ -402,10 +459,11 @@ async def redis_flush_churn(stack: Stack) -> Injected:
     async def sweeping() -> bool:
         return await read() > start
 
-    await wait_until(sweeping, 30, interval=0.005)
+    hit = await wait_until(sweeping, 30, interval=0.005)
     injected_at = now()
     await stack.flush_redis()
-    return Injected("Redis flushed", "churn, sweeping", injected_at, now(), "FLUSHALL")
+    problems = unobserved(hit, "churn, sweeping", "a list page answered")
+    return Injected("Redis flushed", "churn, sweeping", injected_at, now(), "FLUSHALL", problems)
 
 
 async def redis_flush_idle(stack: Stack) -> Injected:
@@ -419,12 +477,12 @@ async def redis_flush_idle(stack: Stack) -> Injected:
 
 async def redis_restart_initial(stack: Stack) -> Injected:
     ensure_fetcher(stack)
-    await counter_rises(answered(stack, "items"), by=50, timeout=90)
+    hit = await counter_rises(answered(stack, "items"), by=50, timeout=90)
     injected_at = now()
     await stack.restart_redis(signal.SIGTERM, down_for=1.0)
-    return Injected(
-        "Redis restarted", "initial load, enriching", injected_at, now(), "SIGTERM (saves)"
-    )
+    moment = "initial load, enriching"
+    problems = unobserved(hit, moment, "50 item pages answered")
+    return Injected("Redis restarted", moment, injected_at, now(), "SIGTERM (saves)", problems)
 
 
 async def redis_kill_churn(stack: Stack) -> Injected:
@@ -436,12 +494,12 @@ async def redis_kill_churn(stack: Stack) -> Injected:
     async def enriching() -> bool:
         return await read() > start
 
-    await wait_until(enriching, 30, interval=0.005)
+    hit = await wait_until(enriching, 30, interval=0.005)
     injected_at = now()
     await stack.restart_redis(signal.SIGKILL, down_for=1.0)
-    return Injected(
-        "Redis restarted", "churn, enriching", injected_at, now(), "SIGKILL (unsaved writes lost)"
-    )
+    detail = "SIGKILL (unsaved writes lost)"
+    problems = unobserved(hit, "churn, enriching", "an item page answered")
+    return Injected("Redis restarted", "churn, enriching", injected_at, now(), detail, problems)
 
 
 async def redis_kill_idle(stack: Stack) -> Injected:
@@ -481,11 +539,11 @@ def esi_fault(
         async def enough() -> bool:
             return (await stack.faults_fired()).get(name, 0) >= fired
 
-        await wait_until(enough, 60, interval=0.05)
+        hit = await wait_until(enough, 60, interval=0.05)
         await asyncio.sleep(lasting)
         count = (await stack.faults_fired()).get(name, 0)
         await stack.clear_esi_faults()
-        problems = [] if count else [f"{moment}: the ESI fault {name} never fired"]
+        problems = unobserved(hit, moment, f"the ESI fault {name} firing {fired} times")
         return Injected(fault, moment, injected_at, now(), f"fired {count} times", problems)
 
     return inject
@@ -510,10 +568,13 @@ def _rule(
 
 async def poison_initial(stack: Stack) -> Injected:
     ensure_fetcher(stack)
-    await counter_rises(stream_sequence(stack), timeout=90)
+    hit = await counter_rises(stream_sequence(stack), timeout=90)
     injected_at = now()
     kinds = await stack.publish_poison(3)
-    return Injected("poison message", "initial load", injected_at, now(), ", ".join(kinds))
+    problems = unobserved(hit, "initial load", "a publication")
+    return Injected(
+        "poison message", "initial load", injected_at, now(), ", ".join(kinds), problems
+    )
 
 
 async def poison_churn(stack: Stack) -> Injected:
@@ -536,20 +597,21 @@ async def poison_then_redis_flush(stack: Stack) -> Injected:
     await settled(stack)
     injected_at = now()
     kinds = await stack.publish_poison(3)
-    await wait_until(_dead_lettered(stack, 3), 30, interval=0.2)
+    hit = await wait_until(_all_dead_lettered(stack), 30, interval=0.2)
     await stack.flush_redis()
     cleared_at = now()
     await stack.advance()
-    return Injected(
-        "poison message, then Redis flushed", "idle", injected_at, cleared_at, ", ".join(kinds)
-    )
+    problems = unobserved(hit, "idle", "every poison message dead-lettered")
+    fault = "poison message, then Redis flushed"
+    return Injected(fault, "idle", injected_at, cleared_at, ", ".join(kinds), problems)
 
 
-def _dead_lettered(stack: Stack, count: int) -> Callable[[], Awaitable[bool]]:
-    async def enough() -> bool:
-        return len(await stack.dead_letters()) >= count
+def _all_dead_lettered(stack: Stack) -> Callable[[], Awaitable[bool]]:
+    async def lettered() -> bool:
+        sequences = {letter.stream_sequence for letter in await stack.dead_letters()}
+        return all(sequence in sequences for sequence in stack.poison)
 
-    return enough
+    return lettered
 
 
 # -- the matrix ------------------------------------------------------------------------------
@@ -560,6 +622,16 @@ SCENARIOS = [
         "persister-sigkill-mid-batch",
         (persister_kill_initial, persister_kill_backlog, persister_kill_live),
         NO_PERSISTER,
+        in_subset=True,
+    ),
+    Scenario(
+        "two-persisters",
+        (
+            with_two_persisters(one_of_two_persisters_killed),
+            with_two_persisters(postgres_crash_churn),
+            with_two_persisters(nats_restart_idle),
+        ),
+        TWO_PERSISTERS,
         in_subset=True,
     ),
     Scenario(
@@ -850,9 +922,8 @@ async def test_a_contracts_batch_applied_after_a_newer_sweep_does_not_resurrect_
 ) -> None:
     """Contract 3 is listed by generation 1 and gone by generation 2. The persister may apply
     the sweep of generation 2 before the contracts batch of generation 1: JetStream redelivers
-    an unacknowledged fetch only after ack_wait, behind newer messages (after a crash, or when
-    FastStream's pull loop drops a fetch, see harness.Stack._consume_loop_deaths). Contract 3
-    must not end up outstanding."""
+    an unacknowledged fetch only after ack_wait, behind newer messages (after a crash, for
+    example). Contract 3 must not end up outstanding."""
     batch = f.batch([f.contract(1), f.contract(2), f.contract(3)], gen=1)
     persister = PersisterSettings.model_validate(
         {**settings.model_dump(), "retry_delay_seconds": 0.1, "ack_wait_seconds": 2}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.api.schemas import ContractPage
+from services.api.schemas import ContractListPage
 from tests.integration.test_api_support import (
     AMARR_VIII,
     BASE_TIME,
@@ -239,7 +239,7 @@ async def test_money_bounds_compare_exactly_at_any_precision(
 
 
 async def test_the_list_body_is_exactly_the_response_models_json(database_url: str) -> None:
-    """The list is written straight from the rows (orjson): the very bytes a ContractPage
+    """The list is written straight from the rows (orjson): the very bytes a ContractListPage
     would give, for every kind of value (NULLs, microseconds, extreme floats and money,
     non-ASCII and escaped text)."""
     rows = [
@@ -267,7 +267,7 @@ async def test_the_list_body_is_exactly_the_response_models_json(database_url: s
         response = await client.get("/v1/contracts", params={"status": "all", "count": "true"})
     assert response.status_code == 200
     assert len(response.json()["items"]) == len(rows)
-    model = ContractPage.model_validate_json(response.content)
+    model = ContractListPage.model_validate_json(response.content)
     assert model.model_dump_json().encode() == response.content
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from common.db import asyncpg_dsn
-from common.embedded_servers import free_port
 from services.api.app import create_app
 from services.api.dependencies import ApiState
+from services.stack.servers import free_port
 from tests.integration.test_api_support import (
     api_client,
     api_settings,

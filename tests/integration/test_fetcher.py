@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from common.messages import BidsBatch, ContractsBatch, RegionSweep
 from common.settings import HangarSettings
@@ -216,3 +217,37 @@ async def test_requests_carry_user_agent_and_compatibility_date(
         ua is not None and ua.startswith("HangarBay/") and "ops@example.org" in ua for ua, _ in seen
     )
     assert all(date == "2025-12-16" for _, date in seen)
+
+
+async def test_a_contract_larger_than_a_message_is_given_up_with_a_reason_and_the_sweep_goes_on(
+    settings: HangarSettings, sim: Sim
+) -> None:
+    listed = sim.listed()[10000002]
+    big = max(listed, key=lambda cid: len(listed[cid]))
+    assert len(listed[big]) > 1000
+    poisoned_before = REGISTRY.get_sample_value("hangar_fetcher_poisoned_total") or 0.0
+    oversized_before = REGISTRY.get_sample_value("hangar_fetcher_oversized_contracts_total") or 0.0
+    limited = fetcher_settings(settings, regions=[10000002], max_batch_bytes=64 * 1024)
+    async with fetcher_resources(limited, sim.transport) as fetcher:
+        (report,) = await run_once(fetcher)
+        reasons = await fetcher.state.poison_reasons()
+        await sim.reset_stats()
+        (again,) = await run_once(fetcher)
+
+    assert not report.degraded
+    assert report.oversized == 1
+    assert report.published == len(listed) - 1
+    assert list(reasons) == [big]
+    assert f"contract {big} with {len(listed[big])} items" in reasons[big]
+    assert "limit" in reasons[big]
+    assert REGISTRY.get_sample_value("hangar_fetcher_poisoned_total") == poisoned_before + 1
+    assert (
+        REGISTRY.get_sample_value("hangar_fetcher_oversized_contracts_total")
+        == oversized_before + 1
+    )
+    contracts, sweeps, _ = await _published(settings)
+    assert contracts.keys() == listed.keys() - {big}
+    assert _items_by_contract(contracts) == {c: i for c, i in listed.items() if c != big}
+    assert [set(s.contract_ids) for s in sweeps] == [set(listed)]  # the sweep still lists it
+    assert (again.degraded, again.oversized, again.published) == (False, 0, 0)
+    assert (await sim.stats())["by_route"]["items"] == 0  # given up: not fetched again

@@ -10,9 +10,10 @@ import pytest
 
 from common.settings import HangarSettings
 from services.esi_sim.faults import FaultConfig, Rate429Fault, TimeoutFault
-from services.fetcher.main import _region_loop, fetcher_resources, run_once
+from services.fetcher.main import fetcher_resources, follow_region, run_once
 from tests.integration.test_fetcher import _published, fetcher_settings
 from tests.support.sim import Sim
+from tests.support.waiting import wait_until
 
 SMALL = {10000043: 300}
 
@@ -103,8 +104,13 @@ async def test_discovery_follows_expires_not_a_fixed_interval(settings: HangarSe
         settings, regions=list(SMALL), expiry_jitter_seconds=0.2, min_sweep_interval_seconds=1.0
     )
     async with fetcher_resources(config, sim.transport) as fetcher:
-        loop = asyncio.create_task(_region_loop(fetcher, 10000043))
-        await asyncio.sleep(7.0)
+        loop = asyncio.create_task(follow_region(fetcher, 10000043))
+
+        async def three_generations_fetched() -> bool:
+            stats = await sim.stats()
+            return bool(stats["requests"]["contracts"].get("200", 0) >= 3)
+
+        await wait_until(three_generations_fetched, timeout=40)
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
     stats = await sim.stats()

@@ -21,7 +21,6 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from common.db import asyncpg_dsn
-from common.embedded_servers import start_nats
 from common.messages import ContractsBatch
 from common.migration import upgrade_async
 from common.settings import HangarSettings
@@ -30,6 +29,7 @@ from services.persister.applier import apply_deliveries
 from services.persister.consumer import consumer_config, delivery_of
 from services.persister.main import consumer_is_idle, serve
 from services.persister.settings import PersisterSettings
+from services.stack.servers import start_nats
 from tests.support import factories as f
 from tests.support.stream import jetstream, publish
 

@@ -11,12 +11,12 @@ import pytest
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
 from services.fetcher.main import fetcher_resources, run_once
-from services.persister import set_aside as set_aside_module
 from services.persister.main import serve
-from services.persister.replay import StreamMissingError, replay
-from services.persister.set_aside import LEDGER
 from services.persister.settings import PersisterSettings
-from services.persister.verify import compare, render
+from services.rebuild import set_aside as set_aside_module
+from services.rebuild.replay import StreamMissingError, replay
+from services.rebuild.set_aside import LEDGER
+from services.rebuild.verify import compare, render
 from tests.integration.test_fetcher import fetcher_settings
 from tests.support.sim import Sim
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 from pydantic import ValidationError
 
+from common.db import CONTRACT_COLUMNS, ITEM_COLUMNS
 from common.messages import ContractsBatch, parse_message
-from services.persister.contract_rows import contracts_batch_fields, rows_of_batch_fields
-from services.persister.repository import ItemOwnershipError, contract_rows
+from services.persister.contract_rows import (
+    ItemOwnershipError,
+    contract_rows,
+    contracts_batch_fields,
+    contracts_table_rows,
+    rows_of_batch_fields,
+)
 from tests.conftest import SAMPLES_DIR
 from tests.faults.test_bad_input import HOSTILE_CONTRACT_ENTRIES, HOSTILE_ITEM_ENTRIES
 from tests.support import factories as f
@@ -179,3 +186,19 @@ def test_other_messages_are_refused_by_the_mirror() -> None:
     ):
         with pytest.raises(ValidationError):
             contracts_batch_fields.validate_json(body)
+
+
+def test_table_rows_are_what_the_persister_keeps_of_a_new_contract() -> None:
+    batch = ContractsBatch.model_validate(_factory_batch())
+    contracts, items = contracts_table_rows([batch])
+    first = dict(zip(CONTRACT_COLUMNS, contracts[0], strict=True))
+    source = batch.contracts[0]
+    assert first["contract_id"] == source.contract_id
+    assert first["region_id"] == batch.region_id
+    assert first["price"] == (None if source.price is None else Decimal(repr(source.price)))
+    assert first["status"] == "outstanding"
+    assert first["first_seen_at"] == first["last_seen_at"] == batch.fetched_at
+    assert first["source_last_modified"] == batch.source.last_modified
+    assert first["gone_at"] is None
+    assert len(items) == sum(len(c.items) for c in batch.contracts)
+    assert all(len(i) == len(ITEM_COLUMNS) for i in items)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.cli import DOCS_DIR, generated_documents
+from services.documents import DOCS_DIR, generated_documents
 
 
 @pytest.mark.parametrize("name", ["openapi.json", "asyncapi.json", "CONFIGURATION.md"])

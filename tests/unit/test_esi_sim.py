@@ -9,7 +9,6 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,13 +21,14 @@ from services.esi_sim.app import create_app
 from services.esi_sim.faults import FaultConfig
 from services.esi_sim.httpcache import imf_date
 from services.esi_sim.world import SimWorld
+from tests.support.esi_samples import SAMPLES_DIR
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 FORGE = 10000002
 DOMAIN = 10000043
-SAMPLES = Path("/work/shared/esi/samples")
+SAMPLES = SAMPLES_DIR
 
-# Keys per contract type seen in the real samples (EVE Ref fixtures, see ESI.md §4.1).
+# Keys per contract type seen in the real samples (EVE Ref fixtures in tests/samples).
 SAMPLE_CONTRACT_KEYS: dict[str, set[str]] = {
     "item_exchange": {
         "collateral",
@@ -195,8 +195,6 @@ def test_contract_ids_increase_and_look_real() -> None:
 
 
 def test_samples_still_have_the_keys_the_tests_assume() -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip("real ESI samples not available")
     seen: dict[str, set[str]] = {}
     for path in SAMPLES.glob("*contracts-*.json"):
         for contract in json.loads(path.read_text()):

@@ -9,6 +9,7 @@ import httpx
 
 from services.fetcher.esi_client import EsiResponse
 from services.fetcher.governor import Governor, Priority
+from tests.support.waiting import wait_until
 
 
 def _paused_for(governor: Governor) -> float:
@@ -54,9 +55,11 @@ async def test_discovery_is_admitted_before_waiting_enrichment() -> None:
     governor = Governor(1, error_limit_floor=10)
     order: list[str] = []
     release = asyncio.Event()
+    held = asyncio.Event()
 
     async def hold() -> None:
         async with governor.slot(Priority.ENRICHMENT):
+            held.set()
             await release.wait()
 
     async def request(name: str, priority: Priority) -> None:
@@ -64,13 +67,17 @@ async def test_discovery_is_admitted_before_waiting_enrichment() -> None:
             order.append(name)
 
     holder = asyncio.create_task(hold())
-    await asyncio.sleep(0)
+    await held.wait()
     waiting = [
         asyncio.create_task(request("items-1", Priority.ENRICHMENT)),
         asyncio.create_task(request("items-2", Priority.ENRICHMENT)),
         asyncio.create_task(request("list", Priority.DISCOVERY)),
     ]
-    await asyncio.sleep(0.01)
+
+    async def all_queued() -> bool:
+        return governor.waiting == 3
+
+    await wait_until(all_queued, timeout=5, every=0)
     release.set()
     await asyncio.gather(holder, *waiting)
     assert order == ["list", "items-1", "items-2"]

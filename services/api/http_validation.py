@@ -1,4 +1,5 @@
-"""HTTP caching of JSON responses: a validator (``ETag``) and a freshness lifetime.
+"""HTTP validation of JSON responses: a validator (``ETag``), a freshness lifetime, and
+``304 Not Modified`` for a client that already has the representation (``If-None-Match``).
 
 The ETag is a digest of the exact representation, so a revalidation answers ``304`` precisely
 when the data behind the response has not changed; it is weak (``W/``) because GZip may change
@@ -37,11 +38,11 @@ def none_match(if_none_match: str | None, etag: str) -> bool:
     )
 
 
-def cached_json(request: Request, model: BaseModel, max_age_s: int) -> Response:
-    return cached_body(request, model.model_dump_json().encode(), max_age_s)
+def conditional_json(request: Request, model: BaseModel, max_age_s: int) -> Response:
+    return conditional_body(request, model.model_dump_json().encode(), max_age_s)
 
 
-def cached_body(
+def conditional_body(
     request: Request, body: bytes, max_age_s: int, *, etag: str | None = None, age_s: int = 0
 ) -> Response:
     """A JSON response of ``body`` with its validator, or ``304`` when the client has it;

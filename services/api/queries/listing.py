@@ -1,0 +1,136 @@
+"""One page of contracts: the keyset-paginated list statement and its execution.
+
+Rows are ordered by ``(sort column, contract_id)`` in the asked direction, rows without a sort
+value (NULL price, reward, volume or reward per m³) last in both directions. To let every part
+of that order come straight off a btree index ``(status, column, contract_id)`` the list query is a
+``UNION ALL`` of *segments*, one per status asked for and, for a nullable column, one for the
+rows with a value and one for the rows without; each segment is an ordered, LIMITed index scan
+and the union is merged by a sort of at most ``4 * (limit + 1)`` rows. A position in the NULL
+rows skips the segments of rows with a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+from sqlalchemy import bindparam, select, tuple_, union_all
+
+from services.api.kit.statements import CompiledStatement, Params, read_rows
+from services.api.queries.columns import (
+    NULLABLE_SORTS,
+    SORT_COLUMNS,
+    SUMMARY_COLUMNS,
+    AnySelect,
+    Statement,
+    contracts,
+)
+from services.api.queries.filters import (
+    BIGINT,
+    INTEGER,
+    filter_conditions,
+    filter_params,
+    status_is,
+    statuses,
+)
+from services.api.queries.shapes import STATEMENTS, shape_key
+from services.api.schemas import ContractListQuery
+
+SortValue = Decimal | float | datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """The position after which the next page starts."""
+
+    value: SortValue | None
+    contract_id: int
+
+
+def list_params(query: ContractListQuery, after: Keyset | None, limit: int) -> Params:
+    params = filter_params(query)
+    if after is not None:
+        if after.value is not None:
+            params["after_value"] = after.value
+        params["after_id"] = after.contract_id
+    params["limit"] = limit
+    return params
+
+
+def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -> Statement:
+    """One page of contracts after ``after`` (``limit`` rows at most), in the asked order."""
+    return _list_statement(query, list_params(query, after, limit))
+
+
+def _list_statement(query: ContractListQuery, params: Params) -> Statement:
+    column = SORT_COLUMNS[query.sort]
+    descending = query.order == "desc"
+    nullable = query.sort in NULLABLE_SORTS
+    order_by = (
+        (column.desc(), contracts.c.contract_id.desc())
+        if descending
+        else (column.asc(), contracts.c.contract_id.asc())
+    )
+    limit = bindparam("limit", params["limit"], type_=INTEGER)
+    after_id = (
+        bindparam("after_id", params["after_id"], type_=BIGINT) if "after_id" in params else None
+    )
+    shared = filter_conditions(query, params, with_status=False)
+    segments: list[AnySelect] = []
+    for status in statuses(query):
+        by_status = [status_is(status), *shared]
+        if after_id is None or "after_value" in params:
+            conditions = list(by_status)
+            if nullable:
+                conditions.append(column.is_not(None))
+            if after_id is not None:
+                key = tuple_(column, contracts.c.contract_id)
+                bound = tuple_(
+                    bindparam("after_value", params["after_value"], column.type), after_id
+                )
+                conditions.append(key < bound if descending else key > bound)
+            segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
+        if nullable:
+            conditions = [*by_status, column.is_(None)]
+            if after_id is not None and "after_value" not in params:
+                conditions.append(
+                    contracts.c.contract_id < after_id
+                    if descending
+                    else contracts.c.contract_id > after_id
+                )
+            # Ordering the NULL rows by (column, contract_id) rather than contract_id alone
+            # is the same order and matches the index, so no sort is needed.
+            segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
+    ordered = [segment.order_by(*order_by).limit(limit) for segment in segments]
+    if len(ordered) == 1:
+        return ordered[0]
+    merged = union_all(*ordered)
+    # ORDER BY the union's output columns (no subquery: cheaper to build, same plan).
+    merged_column = merged.selected_columns[query.sort]
+    merged_id = merged.selected_columns.contract_id
+    outer_order = (
+        (merged_column.desc().nulls_last(), merged_id.desc())
+        if descending
+        else (merged_column.asc().nulls_last(), merged_id.asc())
+    )
+    return merged.order_by(*outer_order).limit(limit)
+
+
+def list_query(
+    query: ContractListQuery, after: Keyset | None, limit: int
+) -> tuple[CompiledStatement, Params]:
+    """What ``list_statement`` compiles to, from the cache when the shape was seen before."""
+    params = list_params(query, after, limit)
+    statement = STATEMENTS.get(
+        shape_key("list", query, params), lambda: _list_statement(query, params)
+    )
+    return statement, params
+
+
+async def list_contracts(
+    connection: asyncpg.Connection, query: ContractListQuery, after: Keyset | None, limit: int
+) -> list[asyncpg.Record]:
+    """The page's rows (``SUMMARY_COLUMNS``), as asyncpg records."""
+    return await read_rows(connection, *list_query(query, after, limit))
