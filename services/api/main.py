@@ -20,7 +20,6 @@ from common.logs import configure_logging
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 
-
 WORKER_HEALTHCHECK_TIMEOUT_S = 120
 
 
