@@ -78,6 +78,7 @@ async def test_table_shows_contracts_with_tabs_counts_and_freshness(database_url
     assert tabs == {"All": "3", "Item exchange": "1", "Auctions": "1", "Couriers": "1"}
     assert f"Region {THE_FORGE}: data as of" in page.text
     assert "First sweep in progress" not in page.text
+    assert "5,000,000" in page.text  # a courier's reward in the price column of every type
 
     assert result_links(couriers) == [3]
     assert "Reward/m³" in couriers.text
@@ -196,9 +197,10 @@ async def test_pages_forward_and_back_in_the_api_order(database_url: str) -> Non
             assert link(page, "prev") is not None
             backwards: list[list[int]] = [result_links(page)]
             while (back := link(page, "prev")) is not None:
-                page = await client.get(back)
+                page = await client.get(back, headers={"HX-Request": "true"})
                 assert page.status_code == 200, page.text
                 backwards.append(result_links(page))
+            assert "before=" not in page.headers["hx-push-url"]
         assert backwards[::-1] == pages, order
 
 

@@ -112,7 +112,7 @@ class Url:
         self.pairs = list(pairs)
 
     def __str__(self) -> str:
-        return self.with_()
+        return f"{self.path}?{urlencode(self.pairs)}" if self.pairs else self.path
 
     def values(self, name: str) -> list[str]:
         return [value for key, value in self.pairs if key == name]

@@ -94,9 +94,13 @@ async def _table_context(
             if tab in ("", "auction")
             else {}
         )
+    if before is not None and page.before_cursor is None:
+        # Back at the first page: its URL is the one without a position.
+        url = Url(url.path, [(name, value) for name, value in url.pairs if name != "before"])
     rows = [
         {
             **row,
+            "price_or_reward": row["reward"] if row["type"] == "courier" else row["price"],
             "label": present.label(row),
             "type_label": present.type_label(row["type"]),
             "location": present.start_location(row),
@@ -112,6 +116,7 @@ async def _table_context(
     ]
     sort_keys = controls.sort_keys()
     return {
+        "url": url,
         "rows": rows,
         "tab": tab,
         "tabs": [
@@ -175,7 +180,7 @@ async def contracts_page(request: Request) -> Response:
     except data.InvalidPositionError as error:
         context["problems"] = [Problem("page", f"{error}; start again from the first page")]
         status_code = 422
-    headers = {"Vary": "HX-Request", "HX-Push-Url": str(url)}
+    headers = {"Vary": "HX-Request", "HX-Push-Url": str(context["url"])}
     max_age = state.settings.cache_max_age_s if status_code == 200 else None
     body = render("contracts.html", context, "results" if fragment else None)
     return html_response(request, body, status_code=status_code, max_age_s=max_age, headers=headers)

@@ -130,7 +130,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "": (
         _CONTRACT,
         Column("type", "Type"),
-        Column("price", "Price ISK", "price", numeric=True),
+        Column("price_or_reward", "Price (reward) ISK", "price", numeric=True),
         _VOLUME,
         _LOCATION,
         _REGION,
