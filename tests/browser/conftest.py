@@ -4,9 +4,11 @@ PostgreSQL. Requests to anything but the site under test are aborted and recorde
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -121,6 +123,14 @@ def browsing(browser: Browser, site: str) -> Iterator[tuple[Page, Watch]]:
     page.context.close()
 
 
-def screenshot(page: Page, name: str) -> None:
+DOCS_IMAGES_DIR = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def screenshot(page: Page, name: str, *, docs_name: str | None = None) -> None:
+    """A full-page screenshot among the test artefacts; with ``docs_name`` and
+    ``HANGAR_UPDATE_DOCS_IMAGES=1``, the README's image of the page too (viewport only)."""
     ARTEFACTS_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS_DIR / f"{name}.png"), full_page=True)
+    if docs_name is not None and os.environ.get("HANGAR_UPDATE_DOCS_IMAGES") == "1":
+        DOCS_IMAGES_DIR.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_IMAGES_DIR / f"{docs_name}.png"))

@@ -45,7 +45,7 @@ def test_filtering_updates_the_table_and_the_url_without_a_reload(
     page, watch = browsing
     page.goto("/")
     expect(page.locator("#results tbody tr")).to_have_count(50)
-    screenshot(page, "contracts-1280")
+    screenshot(page, "contracts-1280", docs_name="contracts")
     mark_document(page)
 
     page.fill("#f-min_price", "60000000")
