@@ -27,6 +27,11 @@ from services.api.web.rendering import html_response, relative, render
 
 router = APIRouter(include_in_schema=False)
 
+TAB_COUNTS_EXACT_UP_TO = 1000
+"""Tabs count their contracts exactly up to this many and show the planner's estimate above:
+four counts per page must not cost more than the page's list (a count of the JSON API counts
+up to its ``count_exact_threshold``, 10,000 by default)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -88,7 +93,11 @@ async def _table_context(
         counts = {}
         for key, _ in controls.TABS:
             by_tab = query.model_copy(update={"type": [key] if key else [], "cursor": None})
-            counts[key] = await data.count(connection, by_tab, state.settings.count_exact_threshold)
+            counts[key] = await data.count(
+                connection,
+                by_tab,
+                min(state.settings.count_exact_threshold, TAB_COUNTS_EXACT_UP_TO),
+            )
         bids = (
             await data.highest_bids(connection, [row["contract_id"] for row in page.rows])
             if tab in ("", "auction")
