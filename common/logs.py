@@ -8,6 +8,15 @@ import sys
 import structlog
 
 
+def _without_colour_copies(
+    _logger: object, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """uvicorn passes a coloured copy of its message as an extra field; a line holds the plain
+    message only (no ANSI codes in JSON)."""
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     """Route stdlib and structlog records through one renderer on standard error."""
     as_json = not sys.stderr.isatty() if json is None else json
@@ -16,6 +25,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _without_colour_copies,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (

@@ -25,6 +25,7 @@ from services.api.page_cache import PageCache
 from services.api.replica import ReplicaLag
 from services.api.routes import router
 from services.api.settings import ApiSettings
+from services.api.web import install_web
 
 DESCRIPTION = """
 Read-only access to every public contract of EVE Online that Hangar Bay has collected.
@@ -121,6 +122,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by the web package
+        redoc_url=None,
         openapi_tags=[
             {"name": "contracts", "description": "Public contracts, their items and bids."},
             {"name": "freshness", "description": "How current the data is, and its size."},
@@ -132,6 +135,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(catalog_router)
     app.add_route("/metrics", metrics.exposition, include_in_schema=False)
     install_error_handlers(app, metrics)
+    install_web(app)
     # Added innermost first: Metrics -> GZip -> CORS -> CatchAll -> routes.
     app.add_middleware(CatchAllMiddleware)
     if settings.cors_origins:

@@ -23,7 +23,7 @@ from services.api.dependencies import (
 )
 from services.api.direct_route import query_model, served_by
 from services.api.encoding import json_bytes
-from services.api.errors import ApiError
+from services.api.errors import RETRY_AFTER_S, ApiError
 from services.api.http_validation import conditional_body, conditional_json
 from services.api.names import add_detail_names
 from services.api.replica import REPLICA_LAG_HEADER
@@ -361,7 +361,11 @@ async def readyz(state: StateDep) -> JSONResponse:
                     lag = await state.replica_lag.seconds(connection)
     except Exception as error:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", error=repr(error))
-        return JSONResponse({"status": "unavailable"}, status_code=503, headers=_NO_STORE)
+        return JSONResponse(
+            {"status": "unavailable"},
+            status_code=503,
+            headers={**_NO_STORE, "Retry-After": RETRY_AFTER_S},
+        )
     if lag is not None:
         headers = {**_NO_STORE, REPLICA_LAG_HEADER: f"{lag:.3f}"}
         if lag > state.settings.replica_max_lag_s:
@@ -369,7 +373,7 @@ async def readyz(state: StateDep) -> JSONResponse:
             return JSONResponse(
                 {"status": "replica_lagging", "replica_lag_seconds": lag},
                 status_code=503,
-                headers=headers,
+                headers={**headers, "Retry-After": RETRY_AFTER_S},
             )
         return JSONResponse({"status": "ok", "replica_lag_seconds": lag}, headers=headers)
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)

@@ -48,9 +48,11 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         loop.add_signal_handler(signum, stop.set)
     client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
     ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=lambda: client.is_connected)
+    # No connection at start: a persister started while PostgreSQL is down consumes once it
+    # is back (each fetch's apply waits out the outage and hands the fetch back meanwhile).
     pool = await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
-        min_size=1,
+        min_size=0,
         max_size=max(settings.database_pool_size, settings.apply_concurrency),
     )
     consuming: asyncio.Task[None] | None = None

@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common.settings import HangarSettings
+from services.stack.first_minutes import FirstSweepProgress, banner, expected_regions, wait_for_api
 from services.stack.servers import (
     ServerStartError,
     free_port,
@@ -96,18 +98,29 @@ def run_stack(
             processes.append((name, subprocess.Popen([*CLI, *command], env=own_env)))  # noqa: S603
         api_url = f"http://{api_host}:{api_port}"
         source = "the ESI simulator" if simulate else env.get("HANGAR_ESI_BASE_URL", "ESI")
+        if not wait_for_api(api_url, processes[-1][1]):
+            log.error("the API did not answer at %s: stopping the stack", api_url)
+            _stop(processes)
+            return 1
         metrics_lines = "".join(
             f"  {name + ':':<11}http://127.0.0.1:{port}/metrics (and /healthz)\n"
             for name, port in metrics_ports.items()
         )
         print(
-            f"\nHangar Bay is up, reading {source}\n"
-            f"  API:      {api_url}/v1/contracts\n  API docs: {api_url}/docs\n"
-            f"  metrics:   {api_url}/metrics (API)\n{metrics_lines}"
-            f"  data:     {data_dir}\nPress Ctrl-C to stop.\n",
+            banner(
+                api_url,
+                source,
+                str(data_dir),
+                f"  metrics:   {api_url}/metrics (API)\n{metrics_lines}",
+            ),
             flush=True,
         )
-        return _supervise(processes)
+        progress = FirstSweepProgress(
+            api_url,
+            expected_regions(env.get("HANGAR_REGIONS", "")),
+            lambda line: print(line, flush=True),
+        )
+        return _supervise(processes, progress.poll)
     return 0
 
 
@@ -135,7 +148,9 @@ def _port_or_free(preferred: int) -> int:
     return preferred
 
 
-def _supervise(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
+def _supervise(
+    processes: list[tuple[str, subprocess.Popen[bytes]]], on_tick: Callable[[], None] = lambda: None
+) -> int:
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -153,6 +168,8 @@ def _supervise(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
                     )
                     exit_code = process.returncode or 1
                     stopping = True
+            if not stopping:
+                on_tick()
             time.sleep(0.5)
     finally:
         _stop(processes)

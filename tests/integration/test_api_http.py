@@ -170,6 +170,7 @@ async def test_a_dead_database_is_503_but_the_process_stays_alive() -> None:
         metrics = await client.get("/metrics")
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable"}
+    assert ready.headers["retry-after"] == "5"
     assert alive.status_code == 200
     assert listing.status_code == 503
     assert listing.json()["error"]["code"] == "database_unavailable"

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
-from common.db import asyncpg_dsn
+from common.db import asyncpg_dsn, with_database
 from common.messages import ContractsBatch
 from common.migration import upgrade_async
 from common.settings import HangarSettings
@@ -29,7 +30,7 @@ from services.persister.applier import apply_deliveries
 from services.persister.consumer import consumer_config, delivery_of
 from services.persister.main import consumer_is_idle, serve
 from services.persister.settings import PersisterSettings
-from services.stack.servers import start_nats
+from services.stack.servers import ServerUrls, start_nats
 from tests.support import factories as f
 from tests.support.stream import jetstream, publish
 
@@ -295,3 +296,40 @@ async def test_the_persister_stops_cleanly_when_nats_went_first(
         await asyncio.wait_for(serving, timeout=30)
     finally:
         server.close()
+
+
+async def test_a_persister_started_while_postgresql_is_down_applies_once_it_is_back(
+    servers: ServerUrls, template_database: str, name_prefix: str, tmp_path: Path
+) -> None:
+    """Its database does not exist yet (PostgreSQL refuses the connection, as when it is down):
+    the persister must keep running and apply the stream once the database answers."""
+    missing = f"hb_later_{uuid.uuid4().hex[:10]}"
+    settings = HangarSettings(
+        database_url=with_database(servers.database_url, missing),
+        nats_url=servers.nats_url,
+        redis_url=servers.redis_url,
+        name_prefix=name_prefix,
+    )
+    batches = _load()[:5]
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+    process = _start_persister(settings)
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(servers.database_url, "postgres")))
+    try:
+        subjects = Subjects(name_prefix)
+        async with jetstream(settings) as (_, js):
+            for _ in range(600):  # until it consumes (and fails to apply) from the stream
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    info = await js.consumer_info(subjects.stream, subjects.persister_durable)
+                    if info.delivered.stream_seq:
+                        break
+                await asyncio.sleep(0.05)
+        assert process.poll() is None, "the persister exited while PostgreSQL was unreachable"
+        await admin.execute(f'CREATE DATABASE "{missing}" TEMPLATE "{template_database}"')
+        await _wait_until_some_applied(settings.database_url, len(_expected(batches)) - 1)
+        assert await _snapshot(settings.database_url) == _expected(batches)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{missing}" WITH (FORCE)')
+        await admin.close()

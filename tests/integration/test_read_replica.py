@@ -117,6 +117,7 @@ async def test_readyz_fails_while_the_replica_lags(
         await _wait_until(lagging, timeout=30)
         answer = await api.get("/readyz")
         assert answer.json()["status"] == "replica_lagging"
+        assert answer.headers["retry-after"] == "5"
         assert answer.json()["replica_lag_seconds"] > 5
         assert (await api.get("/v1/contracts/7000002")).status_code == 404
     finally:
