@@ -133,6 +133,66 @@ API_CONTRACTS: dict[int, dict[str, Any]] = {
     },
 }  # fmt: skip
 
+#: What each contract holds, derived from its items and the SDE catalog: a requested item is
+#: not offered (189863474), the first offered type by record id labels a contract without a
+#: ship (190319637), the ship does (190753200), a courier without names is labelled by its ids.
+_NO_BLUEPRINT_COPY = {
+    "has_bpc": False, "bpc_runs_min": None, "bpc_runs_max": None, "bpc_me_min": None,
+    "bpc_me_max": None, "bpc_te_min": None, "bpc_te_max": None,
+}  # fmt: skip
+API_CONTENT: dict[int, dict[str, Any]] = {
+    189863474: {
+        "is_ship": False, "primary_label": "WTB Charon 4,60 Billion", "item_count": 0,
+        **_NO_BLUEPRINT_COPY, "reward_per_m3": None,
+    },
+    190319637: {
+        "is_ship": False, "primary_label": "Breacher Blueprint", "item_count": 22,
+        "has_bpc": True, "bpc_runs_min": 2, "bpc_runs_max": 2, "bpc_me_min": 10,
+        "bpc_me_max": 10, "bpc_te_min": 20, "bpc_te_max": 20, "reward_per_m3": None,
+    },
+    190753200: {
+        "is_ship": True, "primary_label": "Naglfar", "item_count": 6, **_NO_BLUEPRINT_COPY,
+        "reward_per_m3": None,
+    },
+    190762629: {
+        "is_ship": False, "primary_label": "Courier: Location 60012547 → Location 60003760",
+        "item_count": 0, **_NO_BLUEPRINT_COPY, "reward_per_m3": 9000000.0 / 274.4699999999999,
+    },
+}  # fmt: skip
+#: The samples' ESI answers no ``/universe`` call: no place or party has a name.
+API_NO_NAMES = dict.fromkeys(
+    (
+        "region_name", "start_location_name", "end_location_name", "start_system_id",
+        "start_system_name", "issuer_name", "issuer_corporation_name",
+    )
+)  # fmt: skip
+#: type_id -> (type, group id, group, category id, category) in the SDE catalog.
+TYPE_NAMES: dict[int, tuple[str, int, str, int, str]] = {
+    20185: ("Charon", 513, "Freighter", 6, "Ship"),
+    945: ("Breacher Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    941: ("Incursus Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    936: ("Executioner Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    944: ("Punisher Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    938: ("Tormentor Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    955: ("Atron Blueprint", 105, "Frigate Blueprint", 9, "Blueprint"),
+    2007: ("Omen Blueprint", 106, "Cruiser Blueprint", 9, "Blueprint"),
+    974: ("Rupture Blueprint", 106, "Cruiser Blueprint", 9, "Blueprint"),
+    971: ("Vexor Blueprint", 106, "Cruiser Blueprint", 9, "Blueprint"),
+    687: ("Caracal Blueprint", 106, "Cruiser Blueprint", 9, "Blueprint"),
+    32877: ("Corax Blueprint", 487, "Destroyer Blueprint", 9, "Blueprint"),
+    32873: ("Algos Blueprint", 487, "Destroyer Blueprint", 9, "Blueprint"),
+    16239: ("Cormorant Blueprint", 487, "Destroyer Blueprint", 9, "Blueprint"),
+    32875: ("Dragoon Blueprint", 487, "Destroyer Blueprint", 9, "Blueprint"),
+    16241: ("Catalyst Blueprint", 487, "Destroyer Blueprint", 9, "Blueprint"),
+    19722: ("Naglfar", 485, "Dreadnought", 6, "Ship"),
+    31768: ("Capital Core Defense Capacitor Safeguard I", 774, "Rig Shield", 7, "Module"),
+    17889: ("Hydrogen Isotopes", 423, "Ice Product", 4, "Material"),
+    31762: ("Capital Thermal Shield Reinforcer II", 774, "Rig Shield", 7, "Module"),
+    31726: ("Capital EM Shield Reinforcer II", 774, "Rig Shield", 7, "Module"),
+    16275: ("Strontium Clathrates", 423, "Ice Product", 4, "Material"),
+}
+TYPE_NAME_FIELDS = ("type_name", "group_id", "group_name", "category_id", "category_name")
+
 SIGHTINGS = ("first_seen_at", "last_seen_at")
 
 
@@ -185,11 +245,16 @@ async def test_real_pages_and_items_land_field_by_field(settings: HangarSettings
         first_seen, last_seen = sightings[contract_id]
         expected = {
             **fields,
+            **API_CONTENT[contract_id],
+            **API_NO_NAMES,
             "first_seen_at": _api_time(first_seen),
             "last_seen_at": _api_time(last_seen),
         }
         items = [
-            {k: v for k, v in zip(ITEM_COLUMNS, row, strict=True) if k != "contract_id"}
+            {
+                **{k: v for k, v in zip(ITEM_COLUMNS, row, strict=True) if k != "contract_id"},
+                **dict(zip(TYPE_NAME_FIELDS, TYPE_NAMES[row[2]], strict=True)),
+            }
             for row in ITEM_ROWS
             if row[1] == contract_id
         ]
