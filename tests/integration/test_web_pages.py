@@ -9,9 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
+from common.db import asyncpg_dsn
+from common.derived_fields import DERIVE_ALL
 from services.api.web.rendering import STATIC_DIR
 from tests.integration.test_api_support import (
     BASE_TIME,
@@ -155,15 +158,27 @@ async def test_a_form_sent_without_javascript_redirects_to_its_clean_url(
     assert sent.headers["location"] == "/?min_price=10"
 
 
-async def test_the_search_box_filters_titles(database_url: str) -> None:
+async def _derive_fields(database_url: str) -> None:
+    """What the persister derives when contracts land (``seed`` writes the tables directly)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute(DERIVE_ALL)
+    finally:
+        await connection.close()
+
+
+async def test_the_search_box_searches_titles_and_item_names(database_url: str) -> None:
     await seed(
         database_url,
-        [contract(1, title="Raven Navy Issue"), contract(2, title="Tritanium")],
+        [contract(1, title="Raven Navy Issue"), contract(2, title="Tritanium"), contract(3)],
+        [item(31, 3, 638)],  # a Raven
         sweeps=[sweep(THE_FORGE)],
     )
+    await _derive_fields(database_url)
     async with api_client(api_settings(database_url)) as client:
-        page = await client.get("/", params={"title": "raven"})
-    assert result_links(page) == [1]
+        page = await client.get("/", params={"q": "raven"})
+    assert sorted(result_links(page)) == [1, 3]
+    assert 'name="q"' in page.text
     assert 'value="raven"' in page.text
 
 
@@ -256,10 +271,11 @@ async def test_detail_shows_what_you_get_and_give_with_blueprints_and_bids(
         table = await client.get("/", params={"type": "auction"})
     assert page.status_code == 200
     you_get, you_give = page.text.split("<h2>You get</h2>")[1].split("<h2>You give</h2>")
-    assert "Type 638" in you_get
+    # Type names from the SDE catalog: 638 is the Raven, 34 Tritanium.
+    assert "Raven" in you_get
     assert "BPC 10 runs, ME 9, TE 18" in you_get
-    assert "Type 34" not in you_get
-    assert "Type 34" in you_give
+    assert "Tritanium" not in you_get
+    assert "Tritanium" in you_give
     assert "25,000" in you_give
     bids = page.text.split("<h2>Bids</h2>")[1]
     assert bids.index("175.50") < bids.index("150")
