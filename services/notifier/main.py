@@ -59,8 +59,9 @@ async def consume(
                     if result is not None and result.webhooks:
                         queued.set()
     finally:
+        # what was fetched and not acked is redelivered: no need to drain
         with contextlib.suppress(Exception):
-            await client.drain()
+            await client.close()
 
 
 async def deliver(
