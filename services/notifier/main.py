@@ -77,9 +77,18 @@ async def deliver(
                 log.exception("webhook delivery round failed")
                 sent = 0
             if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queued.wait(), settings.webhook_poll_seconds)
+                await _first_of(queued, stop, timeout=settings.webhook_poll_seconds)
                 queued.clear()
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def serve(settings: NotifierSettings, stop: asyncio.Event | None = None) -> None:

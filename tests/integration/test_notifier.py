@@ -4,6 +4,10 @@ persister's commit, exactly once per (search, contract), and never from a replay
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 
 from nats.js.errors import NotFoundError
 
@@ -23,8 +27,8 @@ from tests.support.notifier import (
 from tests.support.stream import jetstream, publish
 
 
-def _contract(contract_id: int, **overrides: object) -> ContractWithItems:
-    return f.contract(contract_id).model_copy(update=overrides)
+def _contract(contract_id: int, *, items: int = 2, **overrides: object) -> ContractWithItems:
+    return f.contract(contract_id, items=items).model_copy(update=overrides)
 
 
 async def test_each_filter_matches_as_the_contracts_list_does(settings: HangarSettings) -> None:
@@ -51,7 +55,7 @@ async def test_each_filter_matches_as_the_contracts_list_does(settings: HangarSe
     contracts = [
         _contract(1, price=1e6),  # items of types 34 and 35
         _contract(2, price=3e6),
-        _contract(3, type="courier", items=[], price=0.0, reward=1e6),
+        _contract(3, type="courier", items=0, price=0.0, reward=1e6),
         _contract(4, title="fitted raven", price=5e6),
     ]
     async with jetstream(settings) as (_, js):
@@ -186,3 +190,78 @@ async def test_a_replay_into_another_database_alerts_no_one(
     replayed = await fetch(empty_database_url, "SELECT count(*) AS n FROM contracts")
     assert replayed[0]["n"] == 2
     assert (await fetch(empty_database_url, "SELECT count(*) AS n FROM alerts"))[0]["n"] == 0
+
+
+async def test_alerts_over_the_hourly_cap_are_kept_but_not_pushed(
+    settings: HangarSettings,
+) -> None:
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(
+        settings.database_url,
+        account,
+        {
+            "name": "capped",
+            "filters": {},
+            "webhook_url": "https://hooks.example.com/x",
+            "max_alerts_per_hour": 2,
+        },
+    )
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([_contract(n) for n in range(1, 6)]))
+        await persist(settings)
+        async with running_notifier(notifier_settings(settings, webhook_poll_seconds=60)):
+            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+    rows = await fetch(
+        settings.database_url,
+        "SELECT a.contract_id, a.throttled, d.alert_id IS NOT NULL AS queued"
+        " FROM alerts a LEFT JOIN webhook_deliveries d USING (alert_id) ORDER BY 1",
+    )
+    assert [(r["contract_id"], r["throttled"], r["queued"]) for r in rows] == [
+        (1, False, True),
+        (2, False, True),
+        (3, True, False),
+        (4, True, False),
+        (5, True, False),
+    ]
+
+
+async def test_a_sigkilled_notifier_restarted_gives_one_alert_per_pair(
+    settings: HangarSettings,
+) -> None:
+    account, _ = await new_account(settings.database_url, "trader")
+    url = settings.database_url
+    search = await save_search(url, account, {"name": "all", "filters": {}})
+    batches = [
+        f.batch([_contract(page * 100 + n, items=1) for n in range(100)], page=page)
+        for page in range(1, 31)
+    ]
+    env = {
+        **os.environ,
+        "HANGAR_DATABASE_URL": url,
+        "HANGAR_NATS_URL": settings.nats_url,
+        "HANGAR_REDIS_URL": settings.redis_url,
+        "HANGAR_NAME_PREFIX": settings.name_prefix,
+        "HANGAR_ACK_WAIT_SECONDS": "2",
+        "HANGAR_FETCH_BATCH": "1",
+        "HANGAR_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "services.cli", "notifier"]
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, *batches)
+        await persist(settings)
+        first = subprocess.Popen(command, env=env)
+        try:
+            await eventually(lambda: _has_alerts(url, 1), what="the first alerts")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        killed_with = len(await alert_pairs(url))
+        second = subprocess.Popen(command, env=env)
+        try:
+            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+        finally:
+            second.terminate()
+            second.wait()
+    pairs = await alert_pairs(url)
+    assert killed_with < 3000, "the first notifier finished before it was killed"
+    assert pairs == [(search, b.contracts[0].contract_id + n) for b in batches for n in range(100)]
