@@ -226,6 +226,7 @@ def configuration_reference() -> str:
 
     from services.api.settings import ApiSettings  # noqa: PLC0415
     from services.fetcher.settings import FetcherSettings  # noqa: PLC0415
+    from services.notifier.settings import NotifierSettings  # noqa: PLC0415
     from services.persister.settings import PersisterSettings  # noqa: PLC0415
 
     lines = [
@@ -241,6 +242,7 @@ def configuration_reference() -> str:
         ("fetcher", FetcherSettings, shared),
         ("persister", PersisterSettings, shared),
         ("api", ApiSettings, shared),
+        ("notifier", NotifierSettings, shared),
     ]
     for title, kind, skip in sections:
         lines += ["", f"## {title}", "", "| Variable | Default | Meaning |", "|---|---|---|"]

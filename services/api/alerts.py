@@ -30,6 +30,7 @@ from services.api.search_schemas import AlertPage, MarkRead, MarkReadResult
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=LimitedBodyRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not readable as JSON text."},
     401: {"model": ErrorResponse, "description": "No, unknown or revoked API key."},
     422: {"model": ErrorResponse, "description": "Invalid parameters."},
     429: {"model": ErrorResponse, "description": "The key's rate limit is exceeded."},
@@ -97,15 +98,16 @@ async def stream(
     state: AccountStateDep,
     last_event_id: Annotated[
         str | None,
-        Header(description="Resume after this alert id (sent by EventSource on reconnect)."),
+        Header(
+            pattern=r"^[0-9]{1,18}$",
+            description="Resume after this alert id (sent by EventSource on reconnect).",
+        ),
     ] = None,
 ) -> StreamingResponse:
     """New alerts of the account as they are committed (throttled ones excepted); with
     `Last-Event-ID` first every alert after that id."""
     after: int | None = None
     if last_event_id is not None:
-        if not last_event_id.isdigit() or int(last_event_id) > MAX_ID:
-            raise ApiError(422, "invalid_last_event_id", "Last-Event-ID must be an alert id")
         after = int(last_event_id)
     if after is None:
         async with state.pool.acquire() as connection:

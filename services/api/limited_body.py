@@ -1,13 +1,16 @@
-"""A route class that refuses request bodies larger than a bound (413) before parsing them."""
+"""The route class of the account routes: request bodies larger than a bound are refused
+(413) before they are parsed, and a method a path does not serve gets 405 with an ``Allow``
+naming every method of that path (Starlette names only those of the first route it found)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from services.api.errors import error_response
 
@@ -18,7 +21,25 @@ class BodyTooLargeError(Exception):
     pass
 
 
+#: Methods served per path by routes of this class (filled as the routes are declared).
+_METHODS_OF_PATH: defaultdict[str, set[str]] = defaultdict(set)
+
+
 class LimitedBodyRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        _METHODS_OF_PATH[self.path_format] |= self.methods or set()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(_METHODS_OF_PATH[self.path_format]))
+            response = error_response(
+                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": allowed}
+            )
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
 

@@ -22,6 +22,7 @@ from services.api.search_store import (
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not readable as JSON text."},
     401: {"model": ErrorResponse, "description": "No, unknown or revoked API key."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ErrorResponse, "description": "Invalid search (one detail per problem)."},

@@ -48,28 +48,29 @@ _BOUNDS = "\n".join(
     )
 )
 
-MATCH_STATEMENT = f"""
-WITH batch AS (
-    SELECT * FROM contracts WHERE contract_id = ANY($1::bigint[]) AND status = 'outstanding'
-), candidates AS (
-    SELECT DISTINCT t.search_id, i.contract_id
-    FROM contract_items i
-    JOIN saved_search_types t ON t.type_id = i.type_id AND (i.is_included OR t.include_requested)
-    WHERE i.contract_id = ANY($1::bigint[])
-    UNION ALL
-    SELECT s.search_id, b.contract_id
-    FROM saved_searches s CROSS JOIN batch b
-    WHERE NOT s.has_type_filter
-), matched AS (
-    SELECT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour, s.webhook_url,
-           row_number() OVER (PARTITION BY s.search_id ORDER BY b.contract_id) AS nth
-    FROM candidates m
-    JOIN saved_searches s ON s.search_id = m.search_id
-    JOIN batch b ON b.contract_id = m.contract_id
-    WHERE s.created_at <= $2
+_PREDICATES = f"""s.created_at <= $2
       AND (cardinality(s.region_ids) = 0 OR b.region_id = ANY(s.region_ids))
       AND (cardinality(s.contract_types) = 0 OR b.type = ANY(s.contract_types))
-{_BOUNDS}
+{_BOUNDS}"""
+
+MATCH_STATEMENT = f"""
+WITH batch AS MATERIALIZED (
+    SELECT * FROM contracts WHERE contract_id = ANY($1::bigint[]) AND status = 'outstanding'
+), by_type AS (
+    SELECT DISTINCT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour
+    FROM batch b
+    JOIN contract_items i ON i.contract_id = b.contract_id
+    JOIN saved_search_types t ON t.type_id = i.type_id AND (i.is_included OR t.include_requested)
+    JOIN saved_searches s ON s.search_id = t.search_id
+    WHERE {_PREDICATES}
+), without_type AS (
+    SELECT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour
+    FROM saved_searches s JOIN batch b ON true
+    WHERE NOT s.has_type_filter
+      AND {_PREDICATES}
+), matched AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.search_id ORDER BY u.contract_id) AS nth
+    FROM (SELECT * FROM by_type UNION ALL SELECT * FROM without_type) AS u
 ), inserted AS (
     INSERT INTO alerts (account_id, search_id, contract_id, throttled)
     SELECT m.account_id, m.search_id, m.contract_id,
