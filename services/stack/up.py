@@ -85,6 +85,7 @@ def run_stack(
             return migrated.returncode
         for name, command in (
             ("persister", ["persister"]),
+            ("notifier", ["notifier"]),
             ("fetcher", ["fetcher"]),
             ("api", ["api", "--host", api_host, "--port", str(api_port)]),
         ):
