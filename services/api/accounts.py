@@ -1,5 +1,5 @@
-"""The account routes under one router, whose lifespan creates their resources: included
-by the app factory as one router."""
+"""The account routes under one router, included by the app factory (whose lifespan enters
+``account_lifespan`` for their resources)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from services.api import alerts, searches
-from services.api.account_state import AccountStateDep, account_lifespan
+from services.api.account_state import AccountStateDep
 from services.api.auth import AccountDep
 from services.api.schemas import ErrorResponse
 
-router = APIRouter(lifespan=account_lifespan)
+router = APIRouter()
 
 
 class AccountOut(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import sqlalchemy_url
+from services.api.account_state import account_lifespan
 from services.api.accounts import router as account_router
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
@@ -107,7 +108,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             ),
         )
         try:
-            yield
+            async with account_lifespan(app):
+                yield
         finally:
             del app.state.api
             await engine.dispose()
