@@ -15,6 +15,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import sqlalchemy_url
+from services.api.account_state import account_lifespan
+from services.api.accounts import router as account_router
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
@@ -109,7 +111,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             replica_lag=ReplicaLag(),
         )
         try:
-            yield
+            async with account_lifespan(app):
+                yield
         finally:
             del app.state.api
             await engine.dispose()
@@ -125,9 +128,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             {"name": "contracts", "description": "Public contracts, their items and bids."},
             {"name": "freshness", "description": "How current the data is, and its size."},
             {"name": "health", "description": "Liveness and readiness probes."},
+            {"name": "searches", "description": "Saved searches of an account (API key)."},
+            {"name": "alerts", "description": "Alerts of saved searches: stored and live."},
         ],
     )
     app.include_router(router)
+    app.include_router(account_router)
     app.add_route("/metrics", metrics.exposition, include_in_schema=False)
     install_error_handlers(app, metrics)
     install_web(app)
