@@ -14,7 +14,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from common.db import asyncpg_dsn
 from common.ops_server import OpsServer
-from common.stream import ensure_streams
+from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.notifier import metrics
 from services.notifier.consumer import consumer_config, handle
@@ -33,7 +33,7 @@ async def consume(
     client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
     try:
         js = client.jetstream()
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, stream_limits(settings))
         subscription = await js.pull_subscribe(
             subjects.all_contracts,
             durable=subjects.notifier_durable,
