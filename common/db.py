@@ -19,12 +19,16 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     Text,
+    UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -393,3 +397,165 @@ def with_database(database_url: str, database: str) -> str:
     """The same server URL pointing at another database."""
     parts = urlsplit(database_url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+# --- accounts, saved searches and alerts --------------------------------------------------
+# Not in the stream: they belong to this database alone, so a replay neither needs nor
+# touches them.
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is kept; ``key_id`` (a random prefix of the key) finds it."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.account_id", ondelete="CASCADE"), index=True
+    )
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class SavedSearch(Base):
+    """A filter set of ``GET /v1/contracts`` kept as typed columns, so that matching a batch
+    of contracts against every search is one SQL statement (``filters`` keeps the request's
+    form for reading it back)."""
+
+    __tablename__ = "saved_searches"
+
+    search_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(Text)
+    filters: Mapped[dict[str, object]] = mapped_column(JSONB)
+    region_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    contract_types: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    min_price: Mapped[Decimal | None] = mapped_column(Numeric)
+    max_price: Mapped[Decimal | None] = mapped_column(Numeric)
+    min_reward: Mapped[Decimal | None] = mapped_column(Numeric)
+    max_reward: Mapped[Decimal | None] = mapped_column(Numeric)
+    min_collateral: Mapped[Decimal | None] = mapped_column(Numeric)
+    max_collateral: Mapped[Decimal | None] = mapped_column(Numeric)
+    min_volume: Mapped[float | None] = mapped_column(Double)
+    max_volume: Mapped[float | None] = mapped_column(Double)
+    issued_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    issued_before: Mapped[datetime | None] = mapped_column(Timestamp)
+    expires_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    expires_before: Mapped[datetime | None] = mapped_column(Timestamp)
+    start_location_id: Mapped[int | None] = mapped_column(BigInteger)
+    end_location_id: Mapped[int | None] = mapped_column(BigInteger)
+    issuer_id: Mapped[int | None] = mapped_column(BigInteger)
+    issuer_corporation_id: Mapped[int | None] = mapped_column(BigInteger)
+    has_type_filter: Mapped[bool] = mapped_column(
+        Boolean, comment="contains_type_id given: matched through saved_search_types"
+    )
+    include_requested: Mapped[bool] = mapped_column(Boolean)
+    title_pattern: Mapped[str | None] = mapped_column(
+        Text, comment="ILIKE pattern of the title filter, wildcards of the text escaped"
+    )
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    max_alerts_per_hour: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+
+    __table_args__ = (
+        Index("ix_saved_searches_account", "account_id", "search_id"),
+        Index(
+            "ix_saved_searches_without_types",
+            "search_id",
+            postgresql_where=text("NOT has_type_filter"),
+        ),
+        CheckConstraint(
+            "max_alerts_per_hour IS NULL OR max_alerts_per_hour > 0",
+            name="ck_saved_searches_max_alerts",
+        ),
+    )
+
+
+class SavedSearchType(Base):
+    """The item types a search asks for, keyed by type: a batch's items find their searches
+    through this index instead of every search being tried against every contract."""
+
+    __tablename__ = "saved_search_types"
+
+    type_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    search_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("saved_searches.search_id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    include_requested: Mapped[bool] = mapped_column(Boolean)
+
+
+class Alert(Base):
+    """One saved search matched one newly listed contract: at most one row per pair."""
+
+    __tablename__ = "alerts"
+
+    alert_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    search_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("saved_searches.search_id", ondelete="CASCADE")
+    )
+    contract_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    throttled: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=text("false"),
+        comment="Over the search's max_alerts_per_hour: kept, but neither pushed nor sent",
+    )
+
+    __table_args__ = (
+        UniqueConstraint("search_id", "contract_id", name="uq_alerts_search_contract"),
+        Index("ix_alerts_account", "account_id", "alert_id"),
+        Index("ix_alerts_search_created", "search_id", "created_at"),
+    )
+
+
+WEBHOOK_PENDING = "pending"
+WEBHOOK_DELIVERED = "delivered"
+WEBHOOK_FAILED = "failed"
+
+
+class WebhookDelivery(Base):
+    """The webhook call of one alert, retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    alert_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("alerts.alert_id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="ck_webhook_deliveries_status"
+        ),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )

@@ -25,7 +25,11 @@ def asyncapi_document(prefix: str = "hangar") -> str:
     subjects = Subjects(prefix)
     broker = NatsBroker()
     documented = [
-        (subjects.contracts("{region_id}", "{batch_key}"), ContractsBatch, "fetcher → persister"),
+        (
+            subjects.contracts("{region_id}", "{batch_key}"),
+            ContractsBatch,
+            "fetcher → persister; notifier (matched once the persister has committed them)",
+        ),
         (subjects.sweep("{region_id}"), RegionSweep, "fetcher → persister"),
         (
             subjects.delisted("{region_id}", "{generation}"),

@@ -72,6 +72,10 @@ class Subjects:
     def persister_durable(self) -> str:
         return f"{self.prefix}_persister"
 
+    @property
+    def notifier_durable(self) -> str:
+        return f"{self.prefix}_notifier"
+
 
 def event_region(subject: str) -> tuple[str, int] | None:
     """(kind, region id) of an event subject made by :class:`Subjects` (``contracts``,

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from common.logs import configure_logging
 from common.settings import HangarSettings
+from services.api.account_cli import accounts_cli
 
 app = typer.Typer(
     name="hangar-bay",
@@ -76,6 +77,15 @@ def api(
     from services.api.settings import ApiSettings  # noqa: PLC0415
 
     run(load_settings(ApiSettings), host=host, port=port)
+
+
+@app.command()
+def notifier() -> None:
+    """Match newly applied contracts against saved searches; deliver alerts and webhooks."""
+    from services.notifier.main import run  # noqa: PLC0415
+    from services.notifier.settings import NotifierSettings  # noqa: PLC0415
+
+    run(load_settings(NotifierSettings))
 
 
 @app.command("esi-sim")
@@ -250,6 +260,8 @@ def up(
     )  # fmt: skip
     raise typer.Exit(code)
 
+
+app.add_typer(accounts_cli)
 
 if __name__ == "__main__":
     app(prog_name="hangar-bay")

@@ -14,6 +14,7 @@ from common.settings import HangarSettings
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.fetcher.settings import FetcherSettings
+from services.notifier.settings import NotifierSettings
 from services.persister.settings import PersisterSettings
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -44,6 +45,7 @@ def configuration_reference() -> str:
         ("fetcher", FetcherSettings, shared),
         ("persister", PersisterSettings, shared),
         ("api", ApiSettings, shared),
+        ("notifier", NotifierSettings, shared),
     ]
     for title, kind, skip in sections:
         lines += ["", f"## {title}", "", "| Variable | Default | Meaning |", "|---|---|---|"]

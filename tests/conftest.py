@@ -119,3 +119,10 @@ async def _remove_redis_keys(redis_url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's synchronous API keeps an event loop of its own running
+    in this thread for the rest of the session, where no asyncio test could run after it."""
+    browser = Path(__file__).resolve().parent / "browser"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser))

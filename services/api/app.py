@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import sqlalchemy_url
 from common.eve_notice import CCP_NOTICE
+from services.api.account_state import account_lifespan
+from services.api.accounts import router as account_router
 from services.api.catalog_routes import router as catalog_router
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
@@ -112,7 +114,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             replica_lag=ReplicaLag(),
         )
         try:
-            yield
+            async with account_lifespan(app):
+                yield
         finally:
             del app.state.api
             await engine.dispose()
@@ -129,10 +132,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             {"name": "freshness", "description": "How current the data is, and its size."},
             {"name": "health", "description": "Liveness and readiness probes."},
             {"name": "catalog", "description": "EVE type names (CCP's data: see above)."},
+            {"name": "searches", "description": "Saved searches of an account (API key)."},
+            {"name": "alerts", "description": "Alerts of saved searches: stored and live."},
         ],
     )
     app.include_router(router)
     app.include_router(catalog_router)
+    app.include_router(account_router)
     app.add_route("/metrics", metrics.exposition, include_in_schema=False)
     install_error_handlers(app, metrics)
     install_web(app)

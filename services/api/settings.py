@@ -14,14 +14,14 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from common.settings import HangarSettings
+from services.api.account_settings import AccountApiSettings
 
 
 def _random_secret() -> SecretStr:
     return SecretStr(secrets.token_urlsafe(32))
 
 
-class ApiSettings(HangarSettings):
+class ApiSettings(AccountApiSettings):
     """Everything the API process reads from its environment."""
 
     api_host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")

@@ -89,6 +89,7 @@ def run_stack(
         metrics_ports = _metrics_ports(settings, ("persister", "fetcher"))
         for name, command in (
             ("persister", ["persister"]),
+            ("notifier", ["notifier"]),
             ("fetcher", ["fetcher"]),
             ("api", ["api", "--host", api_host, "--port", str(api_port)]),
         ):

@@ -226,6 +226,7 @@ async def test_boundary_and_example_values_conform(seeded_app: FastAPI) -> None:
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.timeout(600)  # the account routes' bodies are costly to generate
 async def test_generated_requests_conform(seeded_app: FastAPI) -> None:
     failures = await asyncio.to_thread(_generated_failures, seeded_app)
     assert not failures, "\n\n".join(failures)

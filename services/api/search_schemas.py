@@ -1,0 +1,123 @@
+"""Request and response models of saved searches and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from common.webhook_guard import UnsafeWebhookTargetError, parse_target
+from services.api.name_schemas import ContentFilters
+from services.api.schemas import ContractListQuery
+
+#: Parameters of ``GET /v1/contracts`` that page or sort a list: not filters.
+PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count"})
+#: Filters on what contracts hold and where (names, ship, blueprint copies, system, reward per
+#: m3): the notifier does not match them, so a search with one is refused rather than stored
+#: and alerted on contracts it excludes.
+UNMATCHED_PARAMETERS = frozenset(ContentFilters.model_fields)
+
+
+def _only_filters(query: ContractListQuery) -> ContractListQuery:
+    paging = sorted(PAGING_PARAMETERS & query.model_fields_set)
+    if paging:
+        raise ValueError(f"not filters (they page or sort a list): {', '.join(paging)}")
+    if query.status == "gone":
+        raise ValueError("status=gone never matches a newly listed contract")
+    unmatched = sorted(name for name in UNMATCHED_PARAMETERS if getattr(query, name) is not None)
+    if unmatched:
+        raise ValueError(f"not matched by alerts, so not saved: {', '.join(unmatched)}")
+    return query
+
+
+def _acceptable_target(url: str) -> str:
+    try:
+        parse_target(url)
+    except UnsafeWebhookTargetError as error:
+        raise ValueError(f"webhook_url refused: {error}") from error
+    return url
+
+
+SearchFilters = Annotated[ContractListQuery, AfterValidator(_only_filters)]
+WebhookUrl = Annotated[
+    str, Field(min_length=1, max_length=2000), AfterValidator(_acceptable_target)
+]
+
+
+class SearchIn(BaseModel):
+    """A saved search: the filters of ``GET /v1/contracts`` (JSON values, lists for the
+    repeatable ones; sort and paging parameters are refused), validated by the same schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    filters: SearchFilters = Field(
+        description="Filters as GET /v1/contracts takes them, e.g. "
+        '{"contains_type_id": [11399], "max_price": 250000000}',
+        examples=[{"contains_type_id": [11399], "max_price": 250000000}],
+    )
+    webhook_url: WebhookUrl | None = Field(
+        None, description="https URL called for each alert (Discord webhooks get their format)."
+    )
+    max_alerts_per_hour: int | None = Field(
+        None, ge=1, le=10_000, description="Alerts beyond this per hour are kept, not pushed."
+    )
+
+
+class SearchOut(BaseModel):
+    search_id: int
+    name: str
+    filters: dict[str, Any]
+    webhook_url: str | None
+    webhook_secret: str | None = Field(
+        description="Key of the X-Hangar-Signature HMAC-SHA256 of each webhook body."
+    )
+    max_alerts_per_hour: int | None
+    created_at: datetime
+    updated_at: datetime
+    failed_webhooks: int = Field(0, description="Webhook calls given up on.")
+
+
+class SearchList(BaseModel):
+    items: list[SearchOut]
+
+
+class WebhookStatus(BaseModel):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    finished_at: datetime | None
+
+
+class AlertOut(BaseModel):
+    alert_id: int
+    search_id: int
+    search_name: str
+    contract_id: int
+    created_at: datetime
+    read: bool
+    throttled: bool
+    contract: dict[str, Any] | None = Field(description="The contract's summary.")
+    webhook: WebhookStatus | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
+    unread: int
+
+
+class MarkRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alert_ids: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=list, max_length=1000, description="These alerts."
+    )
+    up_to: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Every alert with an id up to this one."
+    )
+
+
+class MarkReadResult(BaseModel):
+    marked: int
