@@ -16,7 +16,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, Route
 
 from common.db import asyncpg_dsn, with_database
+from common.derived_fields import DERIVE_ALL
 from common.migration import upgrade_async
+from common.sde.loader import load_catalog
 from services.stack.servers import ServerUrls
 from tests.browser.site import ARTEFACTS_DIR, serving, site_rows
 from tests.integration.test_api_support import seed
@@ -43,7 +45,14 @@ async def _create(servers: ServerUrls, name: str) -> None:
         await admin.close()
     url = with_database(servers.database_url, name)
     await upgrade_async(url)
+    await load_catalog(url)  # as hangar-bay migrate leaves it
     await seed(url, **site_rows())
+    # What the persister derives when contracts land (seed writes the tables directly).
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(DERIVE_ALL)
+    finally:
+        await connection.close()
 
 
 async def _drop(servers: ServerUrls, name: str) -> None:

@@ -57,7 +57,7 @@ def test_filtering_updates_the_table_and_the_url_without_a_reload(
     assert all(n * 1_250_000 >= 60_000_000 for n in ids)
 
     page.fill("#search", "Lot 5")
-    expect(page).to_have_url(re.compile(r"title=Lot\+5"))
+    expect(page).to_have_url(re.compile(r"q=Lot\+5"))
     expect(page.locator("#results tbody tr")).to_have_count(
         len([n for n in ids if f"Lot {n:02d}".startswith("Lot 5")])
     )
@@ -125,18 +125,18 @@ def test_a_contract_opens_and_the_way_back_keeps_the_filters(
     browsing: tuple[Page, Watch],
 ) -> None:
     page, watch = browsing
-    page.goto("/?title=Lot+01")
-    page.get_by_role("link", name="Lot 01").click()
+    page.goto("/?q=Lot+01")
+    page.get_by_role("link", name="Raven").click()  # its label: the ship it offers
     expect(page).to_have_url(re.compile(r"/contracts/1$"))
     you_get = page.locator("section.items", has=page.get_by_role("heading", name="You get"))
     you_give = page.locator("section.items", has=page.get_by_role("heading", name="You give"))
-    expect(you_get).to_contain_text("Type 638")
+    expect(you_get).to_contain_text("Raven")
     expect(you_get).to_contain_text("BPC 10 runs, ME 9, TE 18")
-    expect(you_give).to_contain_text("Type 34")
+    expect(you_give).to_contain_text("Tritanium")
     expect(you_give).to_contain_text("25,000")
     screenshot(page, "contract-1280")
     go_back(page)
-    expect(page).to_have_url(re.compile(r"title=Lot\+01"))
+    expect(page).to_have_url(re.compile(r"q=Lot\+01"))
     expect(page.locator("#search")).to_have_value("Lot 01")
     assert contract_ids(page) == [1]
 
