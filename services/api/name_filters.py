@@ -87,10 +87,10 @@ def content_filter_params(query: ContentFilters) -> Params:
     if query.q is not None:
         params["q_pattern"] = search_pattern(query.q)
     for name in (
-        "is_ship",
+        "ship",
         "category_id",
         "group_id",
-        "is_blueprint_copy",
+        "bpc",
         *_BLUEPRINT_BOUNDS,
         "system_id",
         "min_reward_per_m3",
@@ -114,8 +114,8 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if "q_pattern" in params:
         conditions.append(c.search_text.like(bound("q_pattern", _TEXT), escape=LIKE_ESCAPE))
-    if "is_ship" in params:
-        conditions.append(c.is_ship == bound("is_ship", _BOOLEAN))
+    if "ship" in params:
+        conditions.append(c.is_ship == bound("ship", _BOOLEAN))
     for name in ("category_id", "group_id"):
         if name in params:
             conditions.append(
@@ -129,8 +129,8 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
                     )
                 )
             )
-    if "is_blueprint_copy" in params:
-        conditions.append(c.has_bpc == bound("is_blueprint_copy", _BOOLEAN))
+    if "bpc" in params:
+        conditions.append(c.has_bpc == bound("bpc", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
     if bounds:
         # Plain boolean columns (not IS TRUE): the partial indexes' predicates match them.

@@ -37,7 +37,7 @@ class ContentFilters(BaseModel):
         ),
         examples=["vexor navy"],
     )
-    is_ship: bool | None = Field(
+    ship: bool | None = Field(
         None, description="true: an offered item is a ship (category Ship); false: none is."
     )
     category_id: PositiveId | None = Field(
@@ -46,7 +46,7 @@ class ContentFilters(BaseModel):
     group_id: PositiveId | None = Field(
         None, description="An offered item's type is in this group (26: Cruiser)."
     )
-    is_blueprint_copy: bool | None = Field(
+    bpc: bool | None = Field(
         None, description="true: an offered item is a blueprint copy; false: none is."
     )
     min_runs: Runs | None = Field(None, description="A blueprint copy with runs >= this.")

@@ -38,10 +38,10 @@ def _page(**params: Any) -> Statement:
 CONTENT_QUERIES: list[tuple[str, Statement]] = [
     ("search by name", _page(q="vexor navy")),
     ("search by name, by price", _page(q="raven", sort="price", order="asc")),
-    ("ships by price", _page(is_ship=True, sort="price", order="asc")),
+    ("ships by price", _page(ship=True, sort="price", order="asc")),
     ("a category", _page(category_id=9)),
     ("a group, all statuses", _page(group_id=26, status="all")),
-    ("copies with ME >= 8", _page(is_blueprint_copy=True, min_me=8)),
+    ("copies with ME >= 8", _page(bpc=True, min_me=8)),
     ("copies, runs and TE bounds", _page(min_runs=100, max_te=10, sort="price")),
     ("from a system", _page(system_id=30000142, sort="price")),
     ("couriers by reward per m3", _page(type=["courier"], sort="reward_per_m3", order="desc")),

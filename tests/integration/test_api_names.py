@@ -138,12 +138,12 @@ async def test_vexor_navy_issue_in_jita_under_60m(settings_with_world: ApiSettin
 
 
 async def test_blueprint_copies_with_me_at_least_8(settings_with_world: ApiSettings) -> None:
-    assert await _list(settings_with_world, is_blueprint_copy=True, min_me=8) == [8, 5]
+    assert await _list(settings_with_world, bpc=True, min_me=8) == [8, 5]
     # all bounds on one and the same copy: 8 holds ME 9 with 100 runs, and ME 7 with 1 run
-    assert await _list(settings_with_world, is_blueprint_copy=True, min_me=8, max_runs=10) == [5]
+    assert await _list(settings_with_world, bpc=True, min_me=8, max_runs=10) == [5]
     assert await _list(settings_with_world, min_me=7, max_me=7) == [8]
     assert await _list(settings_with_world, min_runs=10, max_me=6) == [6]
-    assert sorted(await _list(settings_with_world, is_blueprint_copy=False, is_ship=False)) == [
+    assert sorted(await _list(settings_with_world, bpc=False, ship=False)) == [
         7, 9, 10, 11
     ]  # fmt: skip
 
@@ -172,7 +172,7 @@ async def test_couriers_out_of_jita_by_reward_per_m3(settings_with_world: ApiSet
 async def test_category_and_group_filters(settings_with_world: ApiSettings) -> None:
     ships = await _list(settings_with_world, category_id=6)
     assert sorted(ships) == [1, 2, 3, 4]
-    assert sorted(await _list(settings_with_world, is_ship=True)) == [1, 2, 3, 4]
+    assert sorted(await _list(settings_with_world, ship=True)) == [1, 2, 3, 4]
     assert sorted(await _list(settings_with_world, category_id=9)) == [5, 6, 7, 8]
     assert sorted(await _list(settings_with_world, group_id=26)) == [1, 2, 3, 4]  # Cruiser
 
