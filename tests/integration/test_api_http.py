@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -27,6 +27,7 @@ from tests.integration.test_api_support import (
     item,
     seed,
 )
+from tests.support.waiting import wait_until
 
 # --- conditional requests -----------------------------------------------------------------
 
@@ -264,7 +265,17 @@ async def test_connections_the_server_closed_are_replaced_without_an_error(
     """No pre-ping round trip per request, yet a restart or a terminated backend costs no
     failed request: a connection asyncpg has seen closing is replaced at checkout."""
     await seed(database_url, [contract(1)], [item(1, 1, 34)])
-    async with api_client(api_settings(database_url, db_pool_size=2)) as client:
+    app = create_app(api_settings(database_url, db_pool_size=2))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        state = app.state.api
+        assert isinstance(state, ApiState)
+        opened: list[Any] = []
+        event.listen(
+            state.engine.sync_engine, "connect", lambda connection, _: opened.append(connection)
+        )
         warm = await asyncio.gather(*(client.get("/v1/contracts") for _ in range(4)))
         assert {response.status_code for response in warm} == {200}
         admin = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -277,7 +288,14 @@ async def test_connections_the_server_closed_are_replaced_without_an_error(
         finally:
             await admin.close()
         assert terminated >= 1
-        await asyncio.sleep(0.3)  # the terminated sockets' end reaches the event loop
+        assert opened, "the API opened no connection"
+
+        async def all_seen_closed() -> bool:
+            return all(connection.driver_connection.is_closed() for connection in opened)
+
+        await wait_until(
+            all_seen_closed, timeout=30, what="the API's connections seeing the server end them"
+        )
         listing = await client.get("/v1/contracts")
         detail = await client.get("/v1/contracts/1")
     assert (listing.status_code, detail.status_code) == (200, 200), (listing.text, detail.text)
@@ -602,7 +620,12 @@ async def test_concurrent_identical_queries_share_one_statement(database_url: st
         async with ContractsLock(database_url) as lock:
             waiting = [asyncio.create_task(client.get("/v1/contracts")) for _ in range(5)]
             await _until_the_api_waits_for_a_lock(database_url)
-            await asyncio.sleep(0.2)  # the other four requests have arrived too
+
+            async def all_five_looked_up() -> bool:
+                lookups = _cache_lookups(await client.get("/metrics"))
+                return sum(lookups.values()) >= 5
+
+            await wait_until(all_five_looked_up, timeout=30, what="five cache lookups")
             statements = await lock.connection.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hangar-bay-api'"
                 " AND datname = current_database() AND wait_event_type = 'Lock'"

@@ -87,18 +87,18 @@ async def test_nothing_is_alerted_before_the_persister_commits(settings: HangarS
     async with jetstream(settings) as (_, js):
         await publish(js, settings, f.batch([_contract(1), _contract(2)]))
         async with running_notifier(notifier_settings(settings)):
-            # the notifier has seen the batch (it is handed back while the rows are missing)
+            # the notifier has handled the batch, twice (handed back while the rows are missing)
             await eventually(
-                lambda: _delivered_to_notifier(js, settings), what="the notifier's first fetch"
+                lambda: _delivered_to_notifier(js, settings, times=3),
+                what="the batch handed back twice by the notifier",
             )
-            await asyncio.sleep(1.0)
             assert await alert_pairs(settings.database_url) == []
             await persist(settings)
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
     assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
 
 
-async def _delivered_to_notifier(js: object, settings: HangarSettings) -> bool:
+async def _delivered_to_notifier(js: object, settings: HangarSettings, times: int = 1) -> bool:
     from nats.js import JetStreamContext  # noqa: PLC0415
 
     from common.subjects import Subjects  # noqa: PLC0415
@@ -109,7 +109,7 @@ async def _delivered_to_notifier(js: object, settings: HangarSettings) -> bool:
         info = await js.consumer_info(subjects.stream, subjects.notifier_durable)
     except NotFoundError:
         return False
-    return bool(info.delivered.stream_seq)
+    return bool(info.delivered.consumer_seq >= times)
 
 
 async def test_redeliveries_restarts_and_two_replicas_give_one_alert_per_pair(
@@ -183,7 +183,8 @@ async def test_a_replay_into_another_database_alerts_no_one(
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
             before = await fetch(settings.database_url, "SELECT * FROM alerts ORDER BY 1")
             report = await replay(settings, empty_database_url)
-            await asyncio.sleep(1.0)
+            # the notifier has settled everything on the stream: nothing more can alert
+            await eventually(lambda: _drained(js, settings), what="the consumer drained")
             after = await fetch(settings.database_url, "SELECT * FROM alerts ORDER BY 1")
     assert report.contracts == 2
     assert [dict(r) for r in after] == [dict(r) for r in before]

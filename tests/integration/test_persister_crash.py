@@ -33,6 +33,7 @@ from services.persister.settings import PersisterSettings
 from services.stack.servers import ServerUrls, start_nats
 from tests.support import factories as f
 from tests.support.stream import jetstream, publish
+from tests.support.waiting import wait_until
 
 CONTRACTS_PER_BATCH = 40
 # Enough that three kills at random moments all come before the persister is done.
@@ -285,11 +286,19 @@ async def test_the_persister_stops_cleanly_when_nats_went_first(
         serving = asyncio.create_task(serve(own))
         subjects = Subjects(settings.name_prefix)
         async with jetstream(own) as (_, js):
-            for _ in range(200):
+
+            async def consumer_created() -> bool:
+                if serving.done():
+                    return True  # its error is raised below
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await js.consumer_info(subjects.stream, subjects.persister_durable)
-                    break
-                await asyncio.sleep(0.05)
+                    return True
+                return False
+
+            await wait_until(consumer_created, timeout=30, what="the persister's consumer")
+        if serving.done():
+            await serving  # its error, if it failed
+            pytest.fail("the persister stopped before its server went away")
         server.process.kill()
         server.process.wait()
         os.kill(os.getpid(), signal.SIGTERM)  # serve() handles it on this event loop
@@ -318,12 +327,17 @@ async def test_a_persister_started_while_postgresql_is_down_applies_once_it_is_b
     try:
         subjects = Subjects(name_prefix)
         async with jetstream(settings) as (_, js):
-            for _ in range(600):  # until it consumes (and fails to apply) from the stream
+
+            async def consumed() -> bool:
+                if process.poll() is not None:
+                    return True  # the assertion below says so
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     info = await js.consumer_info(subjects.stream, subjects.persister_durable)
-                    if info.delivered.stream_seq:
-                        break
-                await asyncio.sleep(0.05)
+                    return bool(info.delivered.stream_seq)
+                return False
+
+            # until it consumes (and fails to apply) from the stream
+            await wait_until(consumed, timeout=60, what="the persister consuming the stream")
         assert process.poll() is None, "the persister exited while PostgreSQL was unreachable"
         await admin.execute(f'CREATE DATABASE "{missing}" TEMPLATE "{template_database}"')
         await _wait_until_some_applied(settings.database_url, len(_expected(batches)) - 1)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
 from common.messages import ContractsDelisted
@@ -25,6 +26,7 @@ from services.persister.repository import (
 from services.persister.settings import PersisterSettings
 from tests.support import factories as f
 from tests.support.stream import dead_letters, jetstream, publish, subject_of
+from tests.support.waiting import wait_until
 
 
 def _persister(settings: HangarSettings, **overrides: object) -> PersisterSettings:
@@ -138,7 +140,22 @@ async def test_bids_wait_for_their_contract_then_land(settings: HangarSettings) 
     async with jetstream(settings) as (_, js):
         await publish(js, settings, f.bids(7, [70, 71]))
         persister = asyncio.create_task(serve(_persister(settings), until_idle=False))
-        await asyncio.sleep(1.0)
+        subjects = Subjects(settings.name_prefix)
+
+        async def bids_handed_back() -> bool:
+            if persister.done():
+                return True  # its error is raised below
+            try:
+                info = await js.consumer_info(subjects.stream, subjects.persister_durable)
+            except NotFoundError:
+                return False
+            return bool(info.delivered.consumer_seq >= 2)
+
+        await wait_until(
+            bids_handed_back, timeout=30, what="the bids handed back for their missing contract"
+        )
+        if persister.done():
+            await persister
         await publish(js, settings, f.batch([f.contract(7, type_="auction")]))
         for _ in range(100):
             rows = await _fetch(

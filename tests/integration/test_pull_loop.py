@@ -18,6 +18,7 @@ from common.pull_loop import PullLoop
 from common.settings import HangarSettings
 from common.subjects import Subjects
 from tests.support.stream import jetstream
+from tests.support.waiting import wait_until
 
 #: Far longer than any test here: a message not handed back is not redelivered in time.
 ACK_WAIT_SECONDS = 120.0
@@ -100,9 +101,18 @@ async def test_stopping_while_a_fetch_is_under_way_hands_its_messages_back(
         consumer.client, await consumer.subscribe(), handled, batch=8, fetch_timeout=3.0
     )
     running = asyncio.create_task(loop.run())
-    while loop.counts.fetches == 0:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # the pull request is on the server, waiting for messages
+
+    async def pull_request_waiting_on_the_server() -> bool:
+        if running.done():
+            return True  # its error is raised below
+        info = await consumer.js.consumer_info(consumer.subjects.stream, consumer.durable)
+        return bool(loop.counts.fetches and info.num_waiting)
+
+    await wait_until(
+        pull_request_waiting_on_the_server, timeout=30, what="a pull request on the server"
+    )
+    if running.done():
+        await running
     loop.stop()
     await consumer.publish(5)
     await asyncio.wait_for(running, timeout=30)

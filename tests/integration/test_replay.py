@@ -10,8 +10,9 @@ import pytest
 
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
+from common.subjects import Subjects
 from services.fetcher.main import fetcher_resources, run_once
-from services.persister.main import serve
+from services.persister.main import consumer_is_idle, serve
 from services.persister.settings import PersisterSettings
 from services.rebuild import set_aside as set_aside_module
 from services.rebuild.replay import StreamMissingError, replay
@@ -19,6 +20,8 @@ from services.rebuild.set_aside import LEDGER
 from services.rebuild.verify import compare, render
 from tests.integration.test_fetcher import fetcher_settings
 from tests.support.sim import Sim
+from tests.support.stream import jetstream
+from tests.support.waiting import wait_until
 
 REGIONS = {10000002: 1200, 10000043: 300}
 
@@ -191,11 +194,20 @@ async def test_replay_beside_the_live_pipeline_leaves_it_untouched_and_catches_u
             await replaying
         # whatever the live system published after the replay reached the head: catch up
         await replay(settings, empty_database_url)
-        for _ in range(100):
-            differences = await compare(settings.database_url, empty_database_url)
-            if all(d.equal for d in differences):
-                break
-            await asyncio.sleep(0.2)
+        async with jetstream(settings) as (_, js):
+            subjects = Subjects(settings.name_prefix)
+
+            async def live_persister_idle() -> bool:
+                if persister.done():
+                    return True  # its error is raised below
+                return await consumer_is_idle(js, subjects)
+
+            await wait_until(
+                live_persister_idle, timeout=60, what="the live persister applying the stream"
+            )
+        if persister.done():
+            await persister
+        differences = await compare(settings.database_url, empty_database_url)
     finally:
         persister.cancel()
         await asyncio.gather(persister, return_exceptions=True)
