@@ -15,16 +15,27 @@ replaces a region's previous sweep, which the newer one supersedes.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import tenacity
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from common.settings import HangarSettings
 from common.subjects import Subjects
 
 DAY = 24 * 3600
+#: How long a process waits at start for JetStream to answer the stream setup (a cluster still
+#: forming or electing a leader, a server restarting) before it gives up.
+SETUP_PATIENCE_SECONDS = 120.0
+#: What JetStream answers, or fails to, while it cannot serve the setup yet.
+JETSTREAM_UNAVAILABLE = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,31 +99,50 @@ async def ensure_streams(
     """
     limits = limits or StreamLimits()
     for config in (stream_config(subjects, limits), dead_letter_config(subjects, limits)):
-        name = str(config.name)
+        async for attempt in tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(JETSTREAM_UNAVAILABLE),
+            wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
+            stop=tenacity.stop_after_delay(SETUP_PATIENCE_SECONDS),
+            before_sleep=lambda state: log.warning(
+                "JetStream did not answer the stream setup, retrying",
+                extra={"error": repr(state.outcome.exception() if state.outcome else None)},
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                await _ensure_stream(js, config, limits)
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig, limits: StreamLimits) -> None:
+    name = str(config.name)
+    try:
+        existing = await js.stream_info(name)
+    except NotFoundError:
         try:
-            existing = await js.stream_info(name)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-            except APIError as error:
-                raise StreamSetupError(
-                    f"cannot create stream {name} with {limits.replicas} replica(s) "
-                    f"(HANGAR_STREAM_REPLICAS): {error.description or error}"
-                ) from error
-            continue
-        current = existing.config.num_replicas or 1
-        try:
-            await js.update_stream(config)
+            await js.add_stream(config)
+        except ServiceUnavailableError:
+            raise
         except APIError as error:
             raise StreamSetupError(
-                f"stream {name} has {current} replica(s), HANGAR_STREAM_REPLICAS asks for "
-                f"{limits.replicas}, and the servers refused the change: "
-                f"{error.description or error}. Set HANGAR_STREAM_REPLICAS={current}, or give "
-                f"the cluster at least {limits.replicas} JetStream nodes."
+                f"cannot create stream {name} with {limits.replicas} replica(s) "
+                f"(HANGAR_STREAM_REPLICAS): {error.description or error}"
             ) from error
-        updated = await js.stream_info(name)
-        if (updated.config.num_replicas or 1) != limits.replicas:
-            raise StreamSetupError(
-                f"stream {name} still has {updated.config.num_replicas or 1} replica(s) after "
-                f"asking for {limits.replicas} (HANGAR_STREAM_REPLICAS)"
-            )
+        return
+    current = existing.config.num_replicas or 1
+    try:
+        await js.update_stream(config)
+    except ServiceUnavailableError:
+        raise
+    except APIError as error:
+        raise StreamSetupError(
+            f"stream {name} has {current} replica(s), HANGAR_STREAM_REPLICAS asks for "
+            f"{limits.replicas}, and the servers refused the change: "
+            f"{error.description or error}. Set HANGAR_STREAM_REPLICAS={current}, or give "
+            f"the cluster at least {limits.replicas} JetStream nodes."
+        ) from error
+    updated = await js.stream_info(name)
+    if (updated.config.num_replicas or 1) != limits.replicas:
+        raise StreamSetupError(
+            f"stream {name} still has {updated.config.num_replicas or 1} replica(s) after "
+            f"asking for {limits.replicas} (HANGAR_STREAM_REPLICAS)"
+        )

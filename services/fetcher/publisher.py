@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from common.messages import (
     BidsBatch,
@@ -30,6 +31,14 @@ from services.fetcher.retry import RetryPolicy
 HEADROOM_BYTES = 4096
 PUBLISH_TIMEOUT_SECONDS = 10.0
 PUBLISH_RETRY = RetryPolicy(attempts=5, base_seconds=1.0, max_seconds=10.0)
+#: What a publish meets while the stream has no leader to answer (a cluster electing one, a
+#: server restarting): unknown whether it was stored, so it is published again.
+STREAM_UNAVAILABLE = (
+    NatsTimeoutError,
+    NoRespondersError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ class Publisher:
         # Unknown whether JetStream stored it: publishing again under the same Nats-Msg-Id is
         # safe, the stream drops the duplicate.
         async for attempt in self._retry.retrying(
-            on=(NatsTimeoutError, NoRespondersError),
+            on=STREAM_UNAVAILABLE,
             before_sleep=lambda _: log.warning(
                 "publish not acknowledged, retrying", extra={"msg_id": message_id}
             ),

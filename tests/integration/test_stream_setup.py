@@ -3,6 +3,7 @@ a count the servers cannot give is an error that names the stream and both count
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,12 @@ import nats
 import pytest
 
 from common.settings import HangarSettings
-from common.stream import StreamLimits, StreamSetupError, ensure_streams
+from common.stream import (
+    SETUP_PATIENCE_SECONDS,
+    StreamLimits,
+    StreamSetupError,
+    ensure_streams,
+)
 from common.subjects import Subjects
 from tests.support.nats_cluster import NatsCluster, nats_cluster
 
@@ -62,6 +68,27 @@ async def test_a_cluster_creates_and_scales_replicated_streams(
         assert (await js.stream_info(subjects.stream)).config.num_replicas == 3
     finally:
         await client.close()
+
+
+async def test_stream_setup_waits_for_a_cluster_still_forming(name_prefix: str) -> None:
+    """One node of three up: JetStream has no quorum and cannot answer. The setup waits (it
+    does not exit the process) and completes once the other nodes join."""
+    work_dir = Path(tempfile.mkdtemp(prefix="hangar-bay-forming-"))
+    with nats_cluster(work_dir, started=1) as forming:
+        client = await nats.connect(forming.nodes[0].url)
+        try:
+            setup = asyncio.create_task(
+                ensure_streams(client.jetstream(), Subjects(name_prefix), StreamLimits(replicas=3))
+            )
+            done, _ = await asyncio.wait({setup}, timeout=3)
+            assert not done, "the setup ended while JetStream could not answer"
+            for node in forming.nodes[1:]:
+                node.start()
+            await asyncio.wait_for(setup, timeout=SETUP_PATIENCE_SECONDS)
+            info = await client.jetstream().stream_info(Subjects(name_prefix).stream)
+            assert info.config.num_replicas == 3
+        finally:
+            await client.close()
 
 
 def test_the_replica_count_is_a_setting() -> None:

@@ -179,7 +179,11 @@ class NatsCluster:
 
 
 @contextlib.contextmanager
-def nats_cluster(work_dir: Path, size: int = 3) -> Iterator[NatsCluster]:
+def nats_cluster(
+    work_dir: Path, size: int = 3, *, started: int | None = None
+) -> Iterator[NatsCluster]:
+    """A cluster of ``size`` nodes; with ``started``, only that many are started (the test
+    starts the others), and JetStream is not awaited."""
     ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
     routes = [f"nats-route://127.0.0.1:{cluster}" for _, cluster, _ in ports]
     nodes = [
@@ -195,9 +199,10 @@ def nats_cluster(work_dir: Path, size: int = 3) -> Iterator[NatsCluster]:
     ]
     cluster = NatsCluster(nodes)
     try:
-        for node in nodes:
+        for node in nodes[: size if started is None else started]:
             node.start()
-        cluster.wait_for_jetstream()
+        if started is None:
+            cluster.wait_for_jetstream()
         yield cluster
     finally:
         cluster.close()
