@@ -105,6 +105,9 @@ async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, 
             return view
 
 
+# Two fetcher cycles with every item page of 3,300 contracts, type and name lookups, and every
+# contract read back through the API: minutes, not the default two.
+@pytest.mark.timeout(900)
 async def test_pipeline_matches_the_simulator_across_churn(
     settings: HangarSettings, simulator: str
 ) -> None:
