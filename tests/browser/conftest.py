@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +26,28 @@ from tests.browser.site import ARTEFACTS_DIR, serving, site_rows
 from tests.integration.test_api_support import seed
 
 CHROMIUM = "/usr/bin/chromium"
+APT_INSTALL = ["apt-get", "install", "--yes", "--quiet", "--no-install-recommends", "chromium"]
+
+
+def _apt(command: list[str]) -> int:
+    return subprocess.run(command, capture_output=True, check=False, timeout=900).returncode
+
+
+def _ensure_chromium() -> str:
+    """Debian's Chromium, installed with apt-get when missing and allowed (root), as
+    ``.ci/run`` does; otherwise a failure that says how to install it."""
+    can_install = os.geteuid() == 0 and shutil.which("apt-get")
+    if not Path(CHROMIUM).exists() and can_install and _apt(APT_INSTALL) != 0:
+        _apt(["apt-get", "update", "--quiet"])
+        _apt(APT_INSTALL)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
-    return {"executable_path": CHROMIUM, "args": ["--no-sandbox", "--disable-gpu"]}
+    return {"executable_path": _ensure_chromium(), "args": ["--no-sandbox", "--disable-gpu"]}
 
 
 def _in_a_thread(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
