@@ -13,11 +13,20 @@ from common.logs import configure_logging
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
+    """The root logger as configure_logging leaves it, and uvicorn's logger as a fresh process
+    has it (an earlier test in the session may have served with uvicorn, which configures,
+    and may disable or stop propagating, its own loggers)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    uvicorn = logging.getLogger("uvicorn.error")
+    saved = (uvicorn.handlers[:], uvicorn.level, uvicorn.propagate, uvicorn.disabled)
+    uvicorn.handlers[:], uvicorn.propagate, uvicorn.disabled = [], True, False
+    uvicorn.setLevel(logging.NOTSET)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    uvicorn.handlers[:], uvicorn.propagate, uvicorn.disabled = saved[0], saved[2], saved[3]
+    uvicorn.setLevel(saved[1])
 
 
 @pytest.mark.usefixtures("restored_logging")
