@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -204,6 +205,31 @@ async def main(options: argparse.Namespace) -> None:
             rows,
         )
         note(load_average())
+        if options.results:
+            _record(options, figures)
+
+
+def _record(options: argparse.Namespace, figures: dict[int, Figures]) -> None:
+    """Append the figures to a fault-suite results file, for docs/RELIABILITY.md."""
+    baseline = figures[options.persisters[0]].seconds.median
+    record = {
+        "record": "scale-out",
+        "contracts": options.contracts,
+        "repeat": options.repeat,
+        "load_average": os.getloadavg()[0],
+        "rows": [
+            {
+                "persisters": persisters,
+                "seconds": figure.seconds.median,
+                "contracts_per_second": options.contracts / figure.seconds.median,
+                "vs_first": baseline / figure.seconds.median,
+                "busiest_share": max(figure.busiest_share),
+            }
+            for persisters, figure in figures.items()
+        ],
+    }
+    with options.results.open("a") as out:
+        out.write(json.dumps(record) + "\n")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,6 +242,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--persisters", type=lambda text: [int(n) for n in text.split(",")], default=[1, 2, 3]
     )
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="append the figures to this fault-suite results file (tests/faults/report.py)",
+    )
     return parser.parse_args(argv)
 
 

@@ -302,6 +302,27 @@ def replica(rows: list[Row]) -> list[str]:
     return lines
 
 
+def scale_out(rows: list[Row]) -> list[str]:
+    """Persisters on one durable consumer (``benchmarks/bench_scale_out.py --results``)."""
+    runs = [row for row in rows if row.get("record") == "scale-out"]
+    if not runs:
+        return ["No scale-out measurement was recorded with this run."]
+    run = runs[-1]
+    lines = [
+        f"{run['contracts']:,} contracts, medians of {run['repeat']}, load average "
+        f"{run['load_average']:.1f} at the end:",
+        "",
+        "| persisters | seconds | contracts/s | vs the first | busiest share of batches |",
+        "|---|---|---|---|---|",
+    ]
+    for row in run["rows"]:
+        lines.append(
+            f"| {row['persisters']} | {row['seconds']:.2f} | {row['contracts_per_second']:,.0f} "
+            f"| {row['vs_first']:.2f} | {row['busiest_share']:.2f} |"
+        )
+    return lines
+
+
 def values(rows: list[Row]) -> dict[str, str]:
     everything = injections(rows)
     real = [row for row in everything if BROKEN_MARK not in row["fault"]]
@@ -329,6 +350,7 @@ def values(rows: list[Row]) -> dict[str, str]:
         "details": "\n".join(details(real)),
         "cluster": "\n".join(cluster(rows)),
         "replica": "\n".join(replica(rows)),
+        "scale_out": "\n".join(scale_out(rows)),
         "replicas": str(limits.replicas),
         "max_age_days": f"{limits.max_age_seconds / DAY:g}",
         "max_bytes_gib": f"{limits.max_bytes / 1024**3:g}",

@@ -167,6 +167,9 @@ def test_the_report_prints_the_last_run_of_its_records(tmp_path: Path) -> None:
          "missing_on_replica": 0, "extra_on_replica": 0, "wrong_items_on_replica": 0,
          "lag_samples": 392, "max_lag_seconds": 0.61, "catch_up_seconds": 0.23,
          "readyz_failures_during_load": 0},
+        {"record": "scale-out", "contracts": 35000, "repeat": 1, "load_average": 5.1,
+         "rows": [{"persisters": 1, "seconds": 10.28, "contracts_per_second": 3406.0,
+                   "vs_first": 1.0, "busiest_share": 1.0}]},
         {"record": "session", "wall_seconds": 754.0, "passed": 61, "failed": 1},
     ]  # fmt: skip
     path = tmp_path / "faults.jsonl"
@@ -190,6 +193,7 @@ def test_the_report_prints_the_last_run_of_its_records(tmp_path: Path) -> None:
         in text
     )
     assert "| 4000 | 0 | 0 | 0 | 392 | 0.61 | 0.23 | 0 |" in text
+    assert "| 1 | 10.28 | 3,406 | 1.00 | 1.00 |" in text
 
 
 def _seed_of_a_run(environment: dict[str, str]) -> int:
