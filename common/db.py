@@ -307,6 +307,16 @@ class EntityName(Base):
     category: Mapped[str] = mapped_column(Text)
     resolved_at: Mapped[datetime] = mapped_column(Timestamp)
 
+    __table_args__ = (
+        Index(
+            "ix_entity_names_place_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+            postgresql_where=text("category IN ('region', 'structure')"),
+        ),
+    )
+
 
 class Station(Base):
     __tablename__ = "stations"
@@ -316,7 +326,15 @@ class Station(Base):
     system_id: Mapped[int] = mapped_column(BigInteger)
     resolved_at: Mapped[datetime] = mapped_column(Timestamp)
 
-    __table_args__ = (Index("ix_stations_system", "system_id"),)
+    __table_args__ = (
+        Index("ix_stations_system", "system_id"),
+        Index(
+            "ix_stations_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
 
 
 class SolarSystem(Base):
@@ -327,6 +345,15 @@ class SolarSystem(Base):
     constellation_id: Mapped[int] = mapped_column(BigInteger)
     security_status: Mapped[float] = mapped_column(Double)
     resolved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index(
+            "ix_solar_systems_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
 
 
 class Constellation(Base):

@@ -22,6 +22,7 @@ from services.api.catalog_routes import router as catalog_router
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
+from services.api.location_routes import router as location_router
 from services.api.metrics import ApiMetrics, MetricsMiddleware
 from services.api.page_cache import PageCache
 from services.api.replica import ReplicaLag
@@ -138,6 +139,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(catalog_router)
+    app.include_router(location_router)
     app.include_router(account_router)
     app.add_route("/metrics", metrics.exposition, include_in_schema=False)
     install_error_handlers(app, metrics)

@@ -24,6 +24,7 @@ from common.sde.loader import load_catalog
 from services.stack.servers import ServerUrls
 from tests.browser.site import ARTEFACTS_DIR, serving, site_rows
 from tests.integration.test_api_support import seed
+from tests.support.places import load_places
 
 CHROMIUM = "/usr/bin/chromium"
 APT_INSTALL = ["apt-get", "install", "--yes", "--quiet", "--no-install-recommends", "chromium"]
@@ -66,6 +67,7 @@ async def _create(servers: ServerUrls, name: str) -> None:
     await upgrade_async(url)
     await load_catalog(url)  # as hangar-bay migrate leaves it
     await seed(url, **site_rows())
+    await load_places(url)  # what the resolver publishes: the places' names
     # What the persister derives when contracts land (seed writes the tables directly).
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:

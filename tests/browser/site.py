@@ -18,6 +18,7 @@ import httpx
 
 from services.stack.servers import free_port
 from tests.integration.test_api_support import TEST_SECRET, contract, item
+from tests.support.places import AMARR_VIII, JITA_44
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 THE_FORGE = 10000002
@@ -43,8 +44,9 @@ def _when(minutes: int) -> datetime:
 
 
 def site_rows() -> dict[str, list[dict[str, Any]]]:
-    """60 item exchanges, auctions and couriers in two regions; four with hostile titles; a
-    blueprint copy, an asked-for item and bids (an auction), a gone contract."""
+    """60 item exchanges, auctions and couriers in two regions, from Jita 4-4 or (every fifth)
+    Amarr VIII; four with hostile titles; a Raven, a blueprint copy, an asked-for item and
+    bids (an auction), a gone contract. Places are named by ``tests.support.places``."""
     contracts = []
     for n in range(1, 61):
         kind = ("item_exchange", "auction", "courier")[n % 3]
@@ -59,7 +61,8 @@ def site_rows() -> dict[str, list[dict[str, Any]]]:
                 collateral=Decimal(n * 3_000_000) if kind == "courier" else Decimal(0),
                 buyout=Decimal(n * 4_000_000) if kind == "auction" else None,
                 volume=float(n * 125),
-                end_location_id=60008494 if kind == "courier" else 60003760,
+                start_location_id=AMARR_VIII if n % 5 == 0 else JITA_44,
+                end_location_id=AMARR_VIII if kind == "courier" else JITA_44,
                 title=f"Lot {n:02d}",
                 date_issued=issued,
                 date_expired=issued + timedelta(days=14),

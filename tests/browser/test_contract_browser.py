@@ -6,10 +6,11 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import Watch, new_page, screenshot
 from tests.browser.site import HOSTILE_TITLES
+from tests.support.places import AMARR, DOMAIN
 
 
 def contract_ids(page: Page) -> list[int]:
@@ -45,6 +46,8 @@ def test_filtering_updates_the_table_and_the_url_without_a_reload(
     page, watch = browsing
     page.goto("/")
     expect(page.locator("#results tbody tr")).to_have_count(50)
+    expect(page.locator("#summary .count").first).to_be_visible()  # loaded after the table
+    expect(page.locator("#summary .freshness")).to_contain_text("The Forge: data as of")
     screenshot(page, "contracts-1280", docs_name="contracts")
     mark_document(page)
 
@@ -217,6 +220,14 @@ def test_a_phone_sees_the_table(browser: Browser, site: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways; only the table may"
     screenshot(page, "contracts-phone")
+    page.locator("#place").press_sequentially("jita", delay=30)
+    expect(suggestions(page, "place").first).to_be_visible()
+    screenshot(page, "place-suggestions-phone")
+    suggestions(page, "place").first.tap()
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Jita"])
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "a picked place makes the page scroll sideways"
+    screenshot(page, "contracts-picked-phone")
     watch.assert_clean()
     page.context.close()
 
@@ -233,3 +244,105 @@ def test_pages_have_no_serious_accessibility_violations(browsing: tuple[Page, Wa
             if violation["impact"] in ("serious", "critical")
         ]
         assert serious == [], (path, [v["id"] for v in serious])
+
+
+def suggestions(page: Page, box: str) -> Locator:
+    return page.locator(f"#{box}-suggestions [role=option]")
+
+
+def chip_names(page: Page) -> list[str]:
+    return page.locator("#chosen .chip-name").all_inner_texts()
+
+
+def test_a_ship_is_found_by_typing_part_of_its_name_and_picking_it(
+    browsing: tuple[Page, Watch],
+) -> None:
+    page, watch = browsing
+    page.goto("/")
+    mark_document(page)
+    search = page.locator("#search")
+    search.press_sequentially("rave", delay=30)
+    expect(suggestions(page, "search").first).to_contain_text("Raven")
+    expect(search).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "type-suggestions-1280")
+    search.press("ArrowDown")
+    first = suggestions(page, "search").first
+    expect(first).to_have_attribute("aria-selected", "true")
+    expect(search).to_have_attribute("aria-activedescendant", first.get_attribute("id") or "")
+    expect(first.locator(".suggestion-name")).to_have_text("Raven")  # the ship, not its SKINs
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(r"contains_type_id=638"))
+    expect(page).not_to_have_url(re.compile(r"[?&]q="))
+    expect(search).to_have_value("")
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Raven"])
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    assert contract_ids(page) == [1]  # the only contract holding a Raven
+    assert same_document(page)
+
+    page.reload()  # the URL holds the pick, the page names it
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Raven"])
+    assert contract_ids(page) == [1]
+    page.get_by_role("link", name="Remove holds Raven").click()
+    expect(page).not_to_have_url(re.compile(r"contains_type_id"))
+    expect(page.locator("#results tbody tr")).to_have_count(50)
+    assert chip_names(page) == []
+    watch.assert_clean()
+
+
+def test_a_region_and_a_system_are_picked_by_name(browsing: tuple[Page, Watch]) -> None:
+    page, watch = browsing
+    page.goto("/")
+    mark_document(page)
+    place = page.locator("#place")
+    place.press_sequentially("doma", delay=30)
+    domain = suggestions(page, "place").filter(has_text="Domain")
+    expect(domain).to_have_count(1)
+    expect(domain).to_contain_text("region")
+    domain.click()
+    expect(page).to_have_url(re.compile(rf"region_id={DOMAIN}"))
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Domain"])
+    expect(page.locator("#results tbody tr")).not_to_have_count(50)
+    in_domain = contract_ids(page)
+    assert in_domain
+    assert all(n % 4 == 0 for n in in_domain if n <= 60)
+
+    place.press_sequentially("amarr", delay=30)
+    expect(suggestions(page, "place").first).to_contain_text("system")
+    screenshot(page, "place-suggestions-1280")
+    place.press("ArrowDown")
+    place.press("Enter")
+    # A place replaces the one picked before: the system, not the region any more.
+    expect(page).to_have_url(re.compile(rf"system_id={AMARR}"))
+    expect(page).not_to_have_url(re.compile(r"region_id"))
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Amarr"])
+    at_amarr = contract_ids(page)
+    assert at_amarr
+    assert all(n % 5 == 0 for n in at_amarr)
+    assert same_document(page)
+    go_back(page)
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Domain"])
+    assert contract_ids(page) == in_domain
+    watch.assert_clean()
+
+
+def test_without_javascript_a_place_is_typed_and_the_page_finds_it(
+    browser: Browser, site: str
+) -> None:
+    page, watch = new_page(browser, site, java_script_enabled=False)
+    page.goto("/")
+    expect(page.locator("#summary .count")).to_have_count(0)
+    page.fill("#place", "Amarr")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(rf"/\?system_id={AMARR}$"))
+    expect(page.locator("#chosen .chip-name")).to_have_text(["Amarr"])
+    assert all(n % 5 == 0 for n in contract_ids(page))
+    page.get_by_role("link", name="Contracts per type and how fresh the data is").click()
+    expect(page.get_by_role("heading", name="Contracts per type")).to_be_visible()
+    expect(page.locator(".freshness")).to_contain_text("data as of")
+    couriers = page.get_by_role("link", name=re.compile(r"^Couriers \d+"))
+    couriers.click()
+    expect(page).to_have_url(
+        re.compile(rf"system_id={AMARR}.*type=courier|type=courier.*system_id={AMARR}")
+    )
+    watch.assert_clean()
+    page.context.close()

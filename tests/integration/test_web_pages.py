@@ -7,14 +7,17 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 
 from common.db import asyncpg_dsn
 from common.derived_fields import DERIVE_ALL
+from services.api.app import create_app
 from services.api.web.rendering import STATIC_DIR
 from tests.integration.test_api_support import (
     BASE_TIME,
@@ -25,6 +28,13 @@ from tests.integration.test_api_support import (
     contract,
     item,
     seed,
+)
+from tests.support.places import (
+    AMARR_VIII,
+    JITA,
+    JITA_44,
+    JITA_KEEPSTAR,
+    load_places,
 )
 
 HOSTILE_TITLES = (
@@ -51,6 +61,13 @@ def result_links(page: httpx.Response) -> list[int]:
     return [int(found) for found in re.findall(r'href="/contracts/(\d+)"', page.text)]
 
 
+def summary_link(page: httpx.Response) -> str:
+    """The fragment of the tabs' counts and the data's freshness that the table loads."""
+    found = re.search(r'<div id="summary" class="summary" hx-get="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1).replace("&amp;", "&")
+
+
 def link(page: httpx.Response, rel: str) -> str | None:
     found = re.search(rf'<a rel="{rel}" href="([^"]+)"', page.text)
     return None if found is None else found.group(1).replace("&amp;", "&")
@@ -73,14 +90,28 @@ async def test_table_shows_contracts_with_tabs_counts_and_freshness(database_url
     async with api_client(api_settings(database_url)) as client:
         page = await client.get("/")
         couriers = await client.get("/", params={"type": "courier"})
+        summary_href = summary_link(page)
+        summary = await client.get(summary_href, headers={"HX-Request": "true"})
+        summary_page = await client.get(summary_href)
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert result_links(page) == [3, 2, 1]
     assert "Raven, fitted" in page.text
-    tabs = dict(re.findall(r">([A-Za-z ]+) <span class=\"count\">(\d+)</span>", page.text))
-    assert tabs == {"All": "3", "Item exchange": "1", "Auctions": "1", "Couriers": "1"}
-    assert f"Region {THE_FORGE}: data as of" in page.text
     assert "First sweep in progress" not in page.text
+    # The counts and the freshness come after the table, from a fragment of their own.
+    assert 'class="count"' not in page.text
+    assert "data as of" not in page.text
+    assert summary_href == "/tab-counts"
+    assert summary.status_code == 200
+    assert summary.text.lstrip().startswith('<div id="summary"')
+    assert "hx-trigger" not in summary.text  # loaded once, not again
+    tabs = dict(re.findall(r">([A-Za-z ]+) <span class=\"count\">(\d+)</span>", summary.text))
+    assert tabs == {"All": "3", "Item exchange": "1", "Auctions": "1", "Couriers": "1"}
+    assert f"Region {THE_FORGE}: data as of" in summary.text
+    # Without JavaScript the same counts are a page, linked from the table.
+    assert "<html" in summary_page.text
+    assert 'href="/?type=courier"' in summary_page.text
+    assert f"Region {THE_FORGE}: data as of" in summary_page.text
     assert "5,000,000" in page.text  # a courier's reward in the price column of every type
 
     assert result_links(couriers) == [3]
@@ -112,18 +143,25 @@ async def test_headers_match_the_json_routes_and_forbid_inline_code(database_url
         again = await client.get("/", headers={"If-None-Match": page.headers["etag"]})
         detail = await client.get("/contracts/1")
         regions = await client.get("/regions")
+        summary = await client.get(summary_link(page), headers={"HX-Request": "true"})
+        summary_again = await client.get(
+            summary_link(page),
+            headers={"HX-Request": "true", "If-None-Match": summary.headers["etag"]},
+        )
     policy = page.headers["content-security-policy"]
     assert "unsafe-inline" not in policy
     assert "script-src 'self'" in policy
     assert page.headers["cache-control"] == "public, max-age=15, stale-while-revalidate=15"
     assert again.status_code == 304
     assert "HX-Request" in page.headers["vary"]
-    for other in (detail, regions):
+    for other in (detail, regions, summary):
         assert other.headers["cache-control"].startswith("public, max-age=15")
         assert other.headers["etag"].startswith('W/"')
         assert "unsafe-inline" not in other.headers["content-security-policy"]
+    assert summary_again.status_code == 304
+    assert "HX-Request" in summary.headers["vary"]
     # No inline script or style anywhere in the markup.
-    for body in (page.text, detail.text, regions.text):
+    for body in (page.text, detail.text, regions.text, summary.text):
         assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body) is None
         assert "<style" not in body
         assert " style=" not in body
@@ -217,6 +255,152 @@ async def test_pages_forward_and_back_in_the_api_order(database_url: str) -> Non
                 backwards.append(result_links(page))
             assert "before=" not in page.headers["hx-push-url"]
         assert backwards[::-1] == pages, order
+
+
+# --- picked filters: types and places by name ---------------------------------------------
+
+
+def chips(page: httpx.Response) -> list[tuple[str, str, str, str]]:
+    """Each picked filter of the form: its parameter, value, kind and name."""
+    return re.findall(
+        r'<span class="chip" data-param="([a-z_]+)">\s*<input type="hidden" name="[a-z_]+" '
+        r'value="(\d+)">\s*<span class="chip-kind">([^<]+)</span> '
+        r'<span class="chip-name">([^<]+)</span>',
+        page.text,
+    )
+
+
+async def test_picked_type_and_places_are_shown_by_name_with_a_way_to_remove_them(
+    database_url: str,
+) -> None:
+    await seed(
+        database_url,
+        [contract(1), contract(2, start_location_id=AMARR_VIII), contract(3)],
+        [item(11, 1, 638), item(21, 2, 638)],  # Ravens
+        sweeps=[sweep(THE_FORGE)],
+    )
+    await load_places(database_url)
+    await _derive_fields(database_url)
+    params = {"contains_type_id": "638", "system_id": str(JITA), "region_id": str(THE_FORGE)}
+    async with api_client(api_settings(database_url)) as client:
+        page = await client.get("/", params=params)
+        fragment = await client.get("/", params=params, headers={"HX-Request": "true"})
+        unknown = await client.get("/", params={"start_location_id": "1000000000042"})
+    assert page.status_code == 200, page.text
+    assert result_links(page) == [1]
+    assert chips(page) == [
+        ("contains_type_id", "638", "Holds", "Raven"),
+        ("region_id", str(THE_FORGE), "Region", "The Forge"),
+        ("system_id", str(JITA), "System", "Jita"),
+    ]
+    removals = re.findall(r'<a class="chip-remove" href="([^"]+)"', page.text)
+    assert [dict(parse_qsl(urlsplit(href.replace("&amp;", "&")).query)) for href in removals] == [
+        {"system_id": str(JITA), "region_id": str(THE_FORGE)},
+        {"contains_type_id": "638", "system_id": str(JITA)},
+        {"contains_type_id": "638", "region_id": str(THE_FORGE)},
+    ]
+    # The form's answer to a change swaps the chips too (the names come from the page).
+    assert 'id="chosen" class="chosen" hx-boost="true"' in fragment.text
+    assert chips(fragment) == chips(page)
+    # No bare id fields any more: a place is picked by name.
+    assert 'name="system_id" value=' not in page.text.replace('type="hidden" name="system_id"', "")
+    assert 'id="place"' in page.text
+    assert chips(unknown) == [
+        ("start_location_id", "1000000000042", "Station", "Structure 1000000000042")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "parameter", "value"),
+    [
+        ("Jita", "system_id", JITA),
+        ("jita iv - moon 4", "start_location_id", JITA_44),
+        ("forge", "region_id", THE_FORGE),
+        ("Keepstar", "start_location_id", JITA_KEEPSTAR),
+    ],
+)
+async def test_without_javascript_a_typed_place_becomes_its_best_match(
+    database_url: str, text: str, parameter: str, value: int
+) -> None:
+    await load_places(database_url)
+    async with api_client(api_settings(database_url)) as client:
+        sent = await client.get(
+            "/",
+            params=[("place", text), ("region_id", str(DOMAIN)), ("min_price", "5"),
+                    ("cursor", "abc"), ("q", "")],
+        )  # fmt: skip
+    assert sent.status_code == 303
+    # The place replaces any other place filter; the other filters stay, paging restarts.
+    assert dict(parse_qsl(urlsplit(sent.headers["location"]).query)) == {
+        "min_price": "5",
+        parameter: str(value),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("Nowhere Prime", "no region, system or station"), ("%%", "two letters or digits")],
+)
+async def test_a_place_that_names_nothing_is_said_so_with_the_form_kept(
+    database_url: str, text: str, says: str
+) -> None:
+    await load_places(database_url)
+    async with api_client(api_settings(database_url)) as client:
+        page = await client.get("/", params={"place": text, "min_price": "5"})
+    assert page.status_code == 422
+    assert "These filters cannot be used" in page.text
+    assert says in page.text
+    assert 'name="place" value="' in page.text
+    assert 'name="min_price" value="5"' in page.text
+
+
+async def test_the_form_keeps_filters_it_has_no_field_for(database_url: str) -> None:
+    async with api_client(api_settings(database_url)) as client:
+        page = await client.get(
+            "/", params={"issuer_id": "90000001", "sort": "price", "cursor": "abc", "limit": "20"}
+        )
+    state = page.text.split('<div id="state" class="state">')[1].split("</div>")[0]
+    assert re.findall(r'name="([a-z_]+)" value="([^"]*)"', state) == [
+        ("issuer_id", "90000001"),
+        ("sort", "price"),
+        ("limit", "20"),
+    ]
+
+
+async def test_the_table_reads_only_what_it_shows(database_url: str) -> None:
+    """The table costs its list and the names of its rows: no count (the tabs' counts come
+    from /tab-counts), no sweep times (only an empty table asks), bids only on the auction
+    tab. Counted by asyncpg's query logger on every connection of the app's pool."""
+    await seed(database_url, [contract(1), contract(2, type="auction")], sweeps=[sweep(1)])
+    statements: list[str] = []
+
+    def log_statements(dbapi_connection: Any, _record: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(lambda logged: statements.append(logged.query))
+
+    app = create_app(api_settings(database_url))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        event.listen(app.state.api.engine.sync_engine, "connect", log_statements)
+        for params in ({}, {"type": "auction"}, {"min_price": "10"}):
+            await client.get("/", params=params)  # statements prepared, types introspected
+        read: dict[str, list[str]] = {}
+        for name, params in (("all", {}), ("auctions", {"type": "auction"})):
+            statements.clear()
+            page = await client.get("/", params=params)
+            assert page.status_code == 200, page.text
+            read[name] = list(statements)
+        statements.clear()
+        empty = await client.get("/", params={"min_price": "1000000000"})
+        read["empty"] = list(statements)
+    assert "No contract matches these filters." in empty.text
+    assert len(read["all"]) == 2, read["all"]  # the list, the names of its rows
+    assert not any("count(" in statement.lower() for statement in read["all"])
+    assert len(read["auctions"]) == 3, read["auctions"]  # ... and the highest bids
+    assert any("region_sweeps" in statement for statement in read["empty"])
+    assert not any("region_sweeps" in statement for statement in read["all"])
 
 
 # --- escaping -----------------------------------------------------------------------------

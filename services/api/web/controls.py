@@ -34,9 +34,6 @@ SEARCH_PARAMETERS = ("q", "title")
 """The search box: item names and titles when the query layer has ``q``, titles otherwise."""
 
 CONTROLS: tuple[Control, ...] = (
-    Control("region_id", "Region id", "number", "where", "e.g. 10000002", step="1"),
-    Control("system_id", "System id", "number", "where", "e.g. 30000142", step="1"),
-    Control("start_location_id", "Station id", "number", "where", "e.g. 60003760", step="1"),
     Control(
         "security",
         "Security",
@@ -63,9 +60,40 @@ TABS: tuple[tuple[str, str], ...] = (
     ("auction", "Auctions"),
     ("courier", "Couriers"),
 )
-PAGE_ONLY_PARAMETERS = frozenset({"before"})
+PLACE_PARAMETER = "place"
+"""The place box's text: without JavaScript the page resolves it to a place id (below)."""
+PAGE_ONLY_PARAMETERS = frozenset({"before", PLACE_PARAMETER})
 """Parameters of the page alone: not filters of the query layer."""
 POSITION_PARAMETERS = frozenset({"cursor", "before"})
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A filter by id that the page shows by name, picked from suggestions."""
+
+    name: str
+    kind: str
+    label: str
+
+
+TYPE_PICK = Picked("contains_type_id", "type", "Holds")
+PLACE_PICKS: tuple[Picked, ...] = (
+    Picked("region_id", "region", "Region"),
+    Picked("system_id", "system", "System"),
+    Picked("start_location_id", "station", "Station"),
+)
+PICKS: tuple[Picked, ...] = (TYPE_PICK, *PLACE_PICKS)
+PLACE_PARAMETER_OF_KIND = {
+    "region": "region_id",
+    "system": "system_id",
+    "station": "start_location_id",
+    "structure": "start_location_id",
+}
+"""Where a place found by name goes, by its kind (``/v1/locations``)."""
+
+
+def active_picks() -> list[Picked]:
+    return [picked for picked in PICKS if supported(picked.name)]
 
 
 def supported(name: str) -> bool:
@@ -84,6 +112,16 @@ def sort_keys() -> tuple[str, ...]:
     """The sort keys the query layer accepts."""
     annotation = ContractListQuery.model_fields["sort"].annotation
     return tuple(str(key) for key in get_args(annotation))
+
+
+def form_state(url: Url) -> list[tuple[str, str]]:
+    """The URL's parameters that no visible field of the form holds (tab, sort, page size,
+    any other filter of a shared link): hidden fields, so that a change of the form keeps
+    them. Picked ids have their own hidden fields; a position is left out, since a change
+    of the filters starts from the first page."""
+    shown = {control.name for control in active_controls()} | {search_parameter()}
+    shown |= {picked.name for picked in PICKS} | POSITION_PARAMETERS | {PLACE_PARAMETER}
+    return [(name, value) for name, value in url.pairs if name not in shown]
 
 
 def cleaned(params: QueryParams) -> list[tuple[str, str]]:
@@ -120,6 +158,15 @@ class Url:
     def value(self, name: str) -> str:
         found = self.values(name)
         return found[-1] if found else ""
+
+    def without(self, name: str, value: str) -> str:
+        """This URL without one value of ``name``, from the first page."""
+        pairs = [
+            (key, kept)
+            for key, kept in self.pairs
+            if (key, kept) != (name, value) and key not in POSITION_PARAMETERS
+        ]
+        return f"{self.path}?{urlencode(pairs)}" if pairs else self.path
 
     def with_(self, **changes: str | None) -> str:
         """This URL with ``changes`` (None removes a parameter), from the first page unless

@@ -2,8 +2,9 @@
 
 The only module of the pages that imports the query layer: the pages list, count and fetch
 contracts with the very functions behind ``/v1/contracts``, ``/v1/contracts/{id}`` and
-``/v1/regions``. Two small statements the JSON API has no route for (the newest sweep of each
-region without counting contracts, and the highest bid of each listed auction) live here too.
+``/v1/regions``, and find places by name as ``/v1/locations`` does. Three small statements the
+JSON API has no route for (the newest sweep of each region without counting contracts, the
+highest bid of each listed auction, the names of the ids a page filters by) live here too.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from sqlalchemy import ARRAY, BigInteger, any_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.db import ContractBid, RegionSweepState
+from common.db import ContractBid, EntityName, RegionSweepState
 from services.api import queries
 from services.api.cursor import (
     Cursor,
@@ -30,12 +31,14 @@ from services.api.cursor import (
     sort_value_to_text,
 )
 from services.api.kit.statements import compile_statement, read_rows
+from services.api.location_search import search_locations
 from services.api.names import add_contract_names, add_detail_names
 from services.api.schemas import ContractListQuery
 
 Record = Mapping[str, Any]
 _bids = ContractBid.__table__
 _sweeps = RegionSweepState.__table__
+_names = EntityName.__table__
 
 
 class InvalidPositionError(ValueError):
@@ -158,8 +161,24 @@ _HIGHEST_BIDS = compile_statement(
     .group_by(_bids.c.contract_id)
 )
 _SWEEP_TIMES = compile_statement(
-    select(_sweeps.c.region_id, _sweeps.c.swept_at).order_by(_sweeps.c.region_id)
+    select(_sweeps.c.region_id, _sweeps.c.swept_at, _names.c.name)
+    .outerjoin(_names, _names.c.entity_id == _sweeps.c.region_id)
+    .order_by(_sweeps.c.region_id)
 )
+_PICKED_NAMES: Final = """
+SELECT 'type' AS kind, t.type_id AS id, t.name
+FROM item_types AS t WHERE t.type_id = ANY($1::bigint[])
+UNION ALL
+SELECT 'region', e.entity_id, e.name FROM entity_names AS e WHERE e.entity_id = ANY($2::bigint[])
+UNION ALL
+SELECT 'system', y.system_id, y.name FROM solar_systems AS y WHERE y.system_id = ANY($3::bigint[])
+UNION ALL
+SELECT 'station', n.id, coalesce(s.name, e.name)
+FROM unnest($4::bigint[]) AS n(id)
+LEFT JOIN stations AS s ON s.station_id = n.id
+LEFT JOIN entity_names AS e ON e.entity_id = n.id
+WHERE coalesce(s.name, e.name) IS NOT NULL
+"""
 
 
 async def highest_bids(
@@ -172,10 +191,35 @@ async def highest_bids(
     return {contract_id: Decimal(str(amount)) for contract_id, amount in rows}
 
 
-async def sweep_times(connection: asyncpg.Connection) -> dict[int, datetime]:
-    """When the newest complete sweep of each region was applied (no contract is counted)."""
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    swept_at: datetime
+    region_name: str | None
+
+
+async def sweep_times(connection: asyncpg.Connection) -> dict[int, Sweep]:
+    """When the newest complete sweep of each region was applied (no contract is counted),
+    with the region's name when known."""
     rows = await read_rows(connection, _SWEEP_TIMES, {})
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: Sweep(row[1], row[2]) for row in rows}
+
+
+async def picked_names(
+    connection: asyncpg.Connection, ids: Mapping[str, Sequence[int]]
+) -> dict[tuple[str, int], str]:
+    """The names of picked ids by kind (``type``, ``region``, ``system``, ``station``: a
+    station or a named structure), in one statement; an id without a name is left out."""
+    arguments = [list(ids.get(kind, ())) for kind in ("type", "region", "system", "station")]
+    if not any(arguments):
+        return {}
+    rows = await connection.fetch(_PICKED_NAMES, *arguments)
+    return {(row["kind"], row["id"]): row["name"] for row in rows}
+
+
+async def best_place(connection: asyncpg.Connection, text: str) -> dict[str, Any] | None:
+    """The place ``GET /v1/locations?q=text`` would list first."""
+    found = await search_locations(connection, text, 1)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from common.db import FIRST_STRUCTURE_ID
+
 Record = Mapping[str, Any]
 
 TYPE_LABELS = {
@@ -176,3 +178,15 @@ def columns(tab: str, sort_keys: tuple[str, ...]) -> list[Column]:
         else Column(column.key, column.heading, None, column.numeric)
         for column in COLUMNS.get(tab, COLUMNS[""])
     ]
+
+
+_PICKED_KINDS = {"type": "Type", "region": "Region", "system": "System", "station": "Location"}
+
+
+def picked(kind: str, value: str, name: str | None) -> str:
+    """A picked filter's name, else what it is by id (a structure's id says so)."""
+    if name:
+        return name
+    if kind == "station" and value.isdigit() and int(value) >= FIRST_STRUCTURE_ID:
+        return f"Structure {value}"
+    return f"{_PICKED_KINDS.get(kind, kind.capitalize())} {value}"

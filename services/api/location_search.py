@@ -1,0 +1,121 @@
+"""The SQL of place search by name (``GET /v1/locations`` and the pages' place picker).
+
+Regions (and structures, when a name is known) come from ``entity_names``, systems from
+``solar_systems``, stations from ``stations``; each is found through a trigram index on its
+name (migration 0007). Ranked as the type autocomplete: the exact name, then names starting
+with the text, then names with a word starting with it, then names holding it; within a rank
+regions before systems before stations before structures, then shorter names first. Only the
+winners are joined to their system, constellation and region.
+
+Two characters hold no trigram of the middle of a name: a two-character text finds names and
+words *starting* with it (a trigram with the word's leading blank), not names holding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any, Final
+
+import asyncpg
+
+from services.api.kit.like import LIKE_ESCAPE, like_escaped
+from services.api.location_schemas import LOCATION_KINDS, LocationKind
+
+#: kinds found in ``entity_names`` under their own name as ``category``
+ENTITY_KINDS: Final = ("region", "structure")
+KIND_ORDER: Final = {kind: order for order, kind in enumerate(LOCATION_KINDS)}
+#: below this length a text is looked up as a word start (see the module's docstring)
+CONTAINS_FROM: Final = 3
+
+# $1 the exact text, $2 'text%', $3 a regular expression of a word starting with the text,
+# $4 '%text%' (or '% text%' for a short text), $5 the limit.
+_ESCAPE: Final = f"ESCAPE '{LIKE_ESCAPE}'"
+_RANK: Final = f"""CASE WHEN lower(m.name) = $1 THEN 0
+            WHEN lower(m.name) LIKE $2 {_ESCAPE} THEN 1
+            WHEN lower(m.name) ~ $3 THEN 2
+            ELSE 3 END"""
+
+
+def _matches(column: str, short: bool) -> str:
+    if short:
+        return f"({column} ILIKE $2 {_ESCAPE} OR {column} ILIKE $4 {_ESCAPE})"
+    return f"{column} ILIKE $4 {_ESCAPE}"
+
+
+@cache
+def search_statement(short: bool, kinds: frozenset[LocationKind]) -> str:
+    """The statement for a short (word-start) or a longer text, over these kinds. Kinds are
+    written into the text, so that the partial index on ``entity_names`` serves its branch."""
+    branches = []
+    categories = [kind for kind in ENTITY_KINDS if kind in kinds]
+    if categories:
+        listed = ", ".join(f"'{kind}'" for kind in categories)
+        branches.append(
+            f"""SELECT e.category AS kind,
+               CASE e.category WHEN 'region' THEN {KIND_ORDER["region"]}
+                    ELSE {KIND_ORDER["structure"]} END AS kind_order,
+               e.entity_id AS id, e.name, NULL::bigint AS system_id,
+               CASE e.category WHEN 'region' THEN e.entity_id END AS region_id
+        FROM entity_names AS e
+        WHERE e.category IN ({listed}) AND {_matches("e.name", short)}"""
+        )
+    if "system" in kinds:
+        branches.append(
+            f"""SELECT 'system', {KIND_ORDER["system"]}, y.system_id, y.name, y.system_id,
+               NULL::bigint
+        FROM solar_systems AS y WHERE {_matches("y.name", short)}"""
+        )
+    if "station" in kinds:
+        branches.append(
+            f"""SELECT 'station', {KIND_ORDER["station"]}, s.station_id, s.name, s.system_id,
+               NULL::bigint
+        FROM stations AS s WHERE {_matches("s.name", short)}"""
+        )
+    union = "\n        UNION ALL\n        ".join(branches)
+    return f"""
+WITH found AS (
+    SELECT m.kind, m.kind_order, m.id, m.name, m.system_id, m.region_id, {_RANK} AS rank
+    FROM (
+        {union}
+    ) AS m
+    ORDER BY rank, m.kind_order, length(m.name), m.name, m.id
+    LIMIT $5
+)
+SELECT f.id, f.name, f.kind, y.system_id, y.name AS system_name,
+       coalesce(c.region_id, f.region_id) AS region_id, r.name AS region_name,
+       y.security_status
+FROM found AS f
+LEFT JOIN solar_systems AS y ON y.system_id = f.system_id
+LEFT JOIN constellations AS c ON c.constellation_id = y.constellation_id
+LEFT JOIN entity_names AS r ON r.entity_id = coalesce(c.region_id, f.region_id)
+ORDER BY f.rank, f.kind_order, length(f.name), f.name, f.id
+"""
+
+
+def _regex_escaped(text: str) -> str:
+    """``text`` as a PostgreSQL regular expression matching itself: a backslash before a
+    character that is not a letter or digit makes it literal."""
+    return "".join(c if c.isalnum() else "\\" + c for c in text)
+
+
+def search_arguments(text: str, limit: int) -> tuple[bool, list[Any]]:
+    """Whether ``text`` is short, and the statement's arguments for it."""
+    wanted = " ".join(text.lower().split())
+    escaped = like_escaped(wanted)
+    short = len(wanted) < CONTAINS_FROM
+    candidates = f"% {escaped}%" if short else f"%{escaped}%"
+    word = f"(^|[^[:alnum:]]){_regex_escaped(wanted)}"
+    return short, [wanted, f"{escaped}%", word, candidates, limit]
+
+
+async def search_locations(
+    connection: asyncpg.Connection,
+    text: str,
+    limit: int,
+    kinds: Iterable[LocationKind] = LOCATION_KINDS,
+) -> list[dict[str, Any]]:
+    """Places whose name matches ``text`` (case-insensitive), best first."""
+    short, arguments = search_arguments(text, limit)
+    rows = await connection.fetch(search_statement(short, frozenset(kinds)), *arguments)
+    return [dict(row) for row in rows]
