@@ -18,7 +18,7 @@ def _holds_a_word(text: str) -> str:
         run = run + 1 if character.isalnum() else 0
         if run == MIN_LOCATION_SEARCH:
             return text
-    raise ValueError("q needs at least two letters or digits in a row")
+    raise ValueError("the text needs at least two letters or digits in a row")
 
 
 LocationSearchText = Annotated[

@@ -5,7 +5,8 @@ Regions (and structures, when a name is known) come from ``entity_names``, syste
 name (migration 0007). Ranked as the type autocomplete: the exact name, then names starting
 with the text, then names with a word starting with it, then names holding it; within a rank
 regions before systems before stations before structures, then shorter names first. Only the
-winners are joined to their system, constellation and region.
+winners are joined to their system, constellation and region. Every value is a bound
+parameter; only the kinds (constants) are written into the text.
 
 Two characters hold no trigram of the middle of a name: a two-character text finds names and
 words *starting* with it (a trigram with the word's leading blank), not names holding it.
@@ -27,26 +28,33 @@ ENTITY_KINDS: Final = ("region", "structure")
 KIND_ORDER: Final = {kind: order for order, kind in enumerate(LOCATION_KINDS)}
 #: below this length a text is looked up as a word start (see the module's docstring)
 CONTAINS_FROM: Final = 3
+#: what starts a word inside a place's name: "Jita IV - Moon 4", "Amarr VIII (Oris)",
+#: "Tash-Murkon Prime"
+WORD_STARTS: Final = (" ", "(", "-")
 
-# $1 the exact text, $2 'text%', $3 a regular expression of a word starting with the text,
-# $4 '%text%' (or '% text%' for a short text), $5 the limit.
+# $1 the exact text, $2 'text%', $3.. '% text%' for each word start, then '%text%' (a longer
+# text only), then the limit.
 _ESCAPE: Final = f"ESCAPE '{LIKE_ESCAPE}'"
+_WORDS: Final = range(3, 3 + len(WORD_STARTS))
 _RANK: Final = f"""CASE WHEN lower(m.name) = $1 THEN 0
             WHEN lower(m.name) LIKE $2 {_ESCAPE} THEN 1
-            WHEN lower(m.name) ~ $3 THEN 2
+            WHEN {" OR ".join(f"lower(m.name) LIKE ${n} {_ESCAPE}" for n in _WORDS)} THEN 2
             ELSE 3 END"""
 
 
 def _matches(column: str, short: bool) -> str:
     if short:
-        return f"({column} ILIKE $2 {_ESCAPE} OR {column} ILIKE $4 {_ESCAPE})"
-    return f"{column} ILIKE $4 {_ESCAPE}"
+        # Each pattern is one trigram index lookup: a word's start is a trigram with a blank.
+        starts = (2, *_WORDS)
+        return "(" + " OR ".join(f"{column} ILIKE ${n} {_ESCAPE}" for n in starts) + ")"
+    return f"{column} ILIKE ${_WORDS.stop} {_ESCAPE}"
 
 
 @cache
 def search_statement(short: bool, kinds: frozenset[LocationKind]) -> str:
     """The statement for a short (word-start) or a longer text, over these kinds. Kinds are
     written into the text, so that the partial index on ``entity_names`` serves its branch."""
+    limit = f"${_WORDS.stop if short else _WORDS.stop + 1}"
     branches = []
     categories = [kind for kind in ENTITY_KINDS if kind in kinds]
     if categories:
@@ -80,7 +88,7 @@ WITH found AS (
         {union}
     ) AS m
     ORDER BY rank, m.kind_order, length(m.name), m.name, m.id
-    LIMIT $5
+    LIMIT {limit}
 )
 SELECT f.id, f.name, f.kind, y.system_id, y.name AS system_name,
        coalesce(c.region_id, f.region_id) AS region_id, r.name AS region_name,
@@ -93,20 +101,14 @@ ORDER BY f.rank, f.kind_order, length(f.name), f.name, f.id
 """
 
 
-def _regex_escaped(text: str) -> str:
-    """``text`` as a PostgreSQL regular expression matching itself: a backslash before a
-    character that is not a letter or digit makes it literal."""
-    return "".join(c if c.isalnum() else "\\" + c for c in text)
-
-
 def search_arguments(text: str, limit: int) -> tuple[bool, list[Any]]:
     """Whether ``text`` is short, and the statement's arguments for it."""
     wanted = " ".join(text.lower().split())
     escaped = like_escaped(wanted)
     short = len(wanted) < CONTAINS_FROM
-    candidates = f"% {escaped}%" if short else f"%{escaped}%"
-    word = f"(^|[^[:alnum:]]){_regex_escaped(wanted)}"
-    return short, [wanted, f"{escaped}%", word, candidates, limit]
+    words = [f"%{like_escaped(start)}{escaped}%" for start in WORD_STARTS]
+    contains = [] if short else [f"%{escaped}%"]
+    return short, [wanted, f"{escaped}%", *words, *contains, limit]
 
 
 async def search_locations(
