@@ -313,6 +313,7 @@ class EntityName(Base):
             "name",
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
             postgresql_where=text("category IN ('region', 'structure')"),
         ),
     )
@@ -333,6 +334,7 @@ class Station(Base):
             "name",
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
         ),
     )
 
@@ -352,6 +354,7 @@ class SolarSystem(Base):
             "name",
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
         ),
     )
 

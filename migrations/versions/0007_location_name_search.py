@@ -2,7 +2,10 @@
 
 ``GET /v1/locations`` finds places by part of their name: stations, solar systems, and the
 regions (and named structures) of ``entity_names``. The index on ``entity_names`` is partial:
-the table mostly holds characters and corporations, which are never searched by name.
+the table mostly holds characters and corporations, which are never searched by name. Without
+GIN's pending list (``fastupdate = off``): names are written rarely (reference data, in
+batches), and a pending list makes the planner cost the index above a sequential scan until
+a vacuum has merged it.
 
 Revision ID: 0007
 Revises: 0006
@@ -30,6 +33,7 @@ def _trigram_index(name: str, table: str, where: str | None = None) -> None:
         postgresql_using="gin",
         postgresql_ops={"name": "gin_trgm_ops"},
         postgresql_where=sa.text(where) if where is not None else None,
+        postgresql_with={"fastupdate": "off"},
     )
 
 

@@ -34,7 +34,7 @@ async def list_locations(
         Query(
             description=(
                 "Part of a name (2 to 100 characters, two letters or digits in a row; % and _ "
-                "match themselves). Two characters find names and words starting with them."
+                "match themselves). Two characters find the names starting with them."
             )
         ),
     ],

@@ -8,8 +8,9 @@ regions before systems before stations before structures, then shorter names fir
 winners are joined to their system, constellation and region. Every value is a bound
 parameter; only the kinds (constants) are written into the text.
 
-Two characters hold no trigram of the middle of a name: a two-character text finds names and
-words *starting* with it (a trigram with the word's leading blank), not names holding it.
+Two characters hold no trigram of the middle of a name: a two-character text finds names
+*starting* with it ("ji": Jita and its stations), not words inside names ("mo" would be the
+"Moon" of nearly every station).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from services.api.location_schemas import LOCATION_KINDS, LocationKind
 #: kinds found in ``entity_names`` under their own name as ``category``
 ENTITY_KINDS: Final = ("region", "structure")
 KIND_ORDER: Final = {kind: order for order, kind in enumerate(LOCATION_KINDS)}
-#: below this length a text is looked up as a word start (see the module's docstring)
+#: below this length a text is looked up as the start of names (see the module docstring)
 CONTAINS_FROM: Final = 3
 #: what starts a word inside a place's name: "Jita IV - Moon 4", "Amarr VIII (Oris)",
 #: "Tash-Murkon Prime"
@@ -43,11 +44,8 @@ _RANK: Final = f"""CASE WHEN lower(m.name) = $1 THEN 0
 
 
 def _matches(column: str, short: bool) -> str:
-    if short:
-        # Each pattern is one trigram index lookup: a word's start is a trigram with a blank.
-        starts = (2, *_WORDS)
-        return "(" + " OR ".join(f"{column} ILIKE ${n} {_ESCAPE}" for n in starts) + ")"
-    return f"{column} ILIKE ${_WORDS.stop} {_ESCAPE}"
+    # A name's start is a trigram with a leading blank: two characters find it in the index.
+    return f"{column} ILIKE ${2 if short else _WORDS.stop} {_ESCAPE}"
 
 
 @cache
@@ -59,7 +57,7 @@ def search_statement(short: bool, kinds: frozenset[LocationKind]) -> str:
     categories = [kind for kind in ENTITY_KINDS if kind in kinds]
     if categories:
         listed = ", ".join(f"'{kind}'" for kind in categories)
-        branches.append(
+        branches.append(  # every branch names its columns: any of them may come first
             f"""SELECT e.category AS kind,
                CASE e.category WHEN 'region' THEN {KIND_ORDER["region"]}
                     ELSE {KIND_ORDER["structure"]} END AS kind_order,
@@ -70,14 +68,14 @@ def search_statement(short: bool, kinds: frozenset[LocationKind]) -> str:
         )
     if "system" in kinds:
         branches.append(
-            f"""SELECT 'system', {KIND_ORDER["system"]}, y.system_id, y.name, y.system_id,
-               NULL::bigint
+            f"""SELECT 'system' AS kind, {KIND_ORDER["system"]} AS kind_order, y.system_id AS id,
+               y.name, y.system_id, NULL::bigint AS region_id
         FROM solar_systems AS y WHERE {_matches("y.name", short)}"""
         )
     if "station" in kinds:
         branches.append(
-            f"""SELECT 'station', {KIND_ORDER["station"]}, s.station_id, s.name, s.system_id,
-               NULL::bigint
+            f"""SELECT 'station' AS kind, {KIND_ORDER["station"]} AS kind_order,
+               s.station_id AS id, s.name, s.system_id, NULL::bigint AS region_id
         FROM stations AS s WHERE {_matches("s.name", short)}"""
         )
     union = "\n        UNION ALL\n        ".join(branches)

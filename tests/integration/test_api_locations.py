@@ -97,17 +97,15 @@ async def test_ranks_exact_then_prefix_then_word_start_then_inside(
     assert _found(await _search(settings_with_places, q="oris")) == [("station", AMARR_VIII)]
 
 
-async def test_two_characters_find_names_and_words_starting_with_them(
+async def test_two_characters_find_the_names_starting_with_them(
     settings_with_places: ApiSettings,
 ) -> None:
     assert _found(await _search(settings_with_places, q="am")) == [
         ("system", AMARR),
         ("station", AMARR_VIII),
     ]
-    assert _found(await _search(settings_with_places, q="mo")) == [
-        ("station", JITA_STATION_2),
-        ("station", JITA_44),
-    ]
+    assert _found(await _search(settings_with_places, q="Ji", kind="system")) == [("system", JITA)]
+    assert await _search(settings_with_places, q="mo") == []  # only words inside: "Moon"
     assert await _search(settings_with_places, q="ma") == []  # only inside "Domain", "Amarr"
 
 
@@ -202,7 +200,10 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def test_location_search_reads_through_indexes(many_places: asyncpg.Connection) -> None:
     failures = []
-    for text in ("jita", "Jita IV - Moon", "forge", "ji", "mo", "4 - mo"):
+    # Selective texts, as a search is typed. A text that most names hold ("moon": nearly every
+    # station) is better read by a sequential scan of the few thousand rows, as the planner
+    # does.
+    for text in ("jita", "Jita IV - Moon", "forge", "ji", "am", "4 - mo", "keepstar"):
         for kind in (None, *LOCATION_KINDS):
             kinds = frozenset(LOCATION_KINDS if kind is None else (kind,))
             short, arguments = search_arguments(text, 10)
