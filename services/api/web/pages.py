@@ -26,6 +26,7 @@ from services.api.direct_route import query_model
 from services.api.location_schemas import LocationSearchText
 from services.api.schemas import MAX_ID, ContractListQuery
 from services.api.web import controls, data, present
+from services.api.web.cells import table_rows
 from services.api.web.controls import Url
 from services.api.web.rendering import html_response, relative, render
 
@@ -169,34 +170,17 @@ async def _table_context(
     if before is not None and page.before_cursor is None:
         # Back at the first page: its URL is the one without a position.
         url = Url(url.path, [(name, value) for name, value in url.pairs if name != "before"])
-    rows = [
-        {
-            **row,
-            "price_or_reward": row["reward"] if row["type"] == "courier" else row["price"],
-            "label": present.label(row),
-            "type_label": present.type_label(row["type"]),
-            "location": present.start_location(row),
-            "end_location_label": present.end_location(row),
-            "region_label": present.region(row),
-            "reward_per_m3": present.reward_per_m3(row),
-            "current_bid": bids.get(row["contract_id"]),
-            "issued_ago": relative(row["date_issued"], now),
-            "expires_in": relative(row["date_expired"], now),
-            "expired": row["date_expired"] <= now,
-        }
-        for row in page.rows
-    ]
-    sort_keys = controls.sort_keys()
+    columns = present.columns(tab, controls.sort_keys())
     return {
         "url": url,
-        "rows": rows,
+        "rows": table_rows(page.rows, columns, now, bids),
         "tab": tab,
         "tabs": _tabs(url, tab, None),
         "counted": False,
         "in_table": True,
         "summary_href": _summary_href(url),
         "chips": _chips(url, names),
-        "columns": present.columns(tab, sort_keys),
+        "columns": columns,
         "sort": query.sort,
         "order": query.order,
         "next_href": url.with_(cursor=page.next_cursor) if page.next_cursor else None,
