@@ -61,7 +61,13 @@ offered AS (
            coalesce(t.name, 'Unknown type ' || i.type_id) AS type_name,
            coalesce(t.category_id = {SHIP_CATEGORY_ID}, false) AS ship
     FROM {items} AS i
-    LEFT JOIN item_types AS t ON t.type_id = i.type_id
+    -- the batch's types by their key (not a scan of the whole catalog for a hash join)
+    LEFT JOIN (
+        SELECT k.type_id, k.name, k.category_id FROM item_types AS k
+        WHERE k.type_id = ANY(ARRAY(
+            SELECT DISTINCT u.type_id FROM {items} AS u
+            WHERE u.contract_id IN (SELECT contract_id FROM target)))
+    ) AS t ON t.type_id = i.type_id
     WHERE i.is_included AND i.contract_id IN (SELECT contract_id FROM target)
 ),
 summary AS (
