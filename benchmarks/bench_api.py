@@ -20,7 +20,8 @@ requests one filter on what contracts hold: a **filter family** — ``q`` (parti
 ``system_id``, ``min_reward_per_m3`` sorted by ``reward_per_m3``, and ``security`` and
 ``market_group_id`` once the query layer accepts them (``ContractListQuery.model_fields``).
 
-Runs, each for ``--seconds`` (the families' for ``--family-seconds`` each):
+Runs, each for ``--seconds`` (the families' for ``--family-seconds`` each), each through
+asyncpg and right after through the API, so that both sides of a ratio see about the same load:
 
 1. the mixed draws, the API without its response cache (the headline: every request runs its
    statements, as the asyncpg side does) and with its default cache (hit ratio as the API
@@ -390,11 +391,6 @@ async def _measure(
 ) -> Results:
     results = Results()
     raw = _asyncpg_session(pool, arguments.timeout, results.answered)
-    for name, clients in _runs(workloads).items():
-        seconds = arguments.seconds if name == MIXED else arguments.family_seconds
-        results.asyncpg[name] = await run_measured(
-            f"asyncpg {name}", raw, clients, seconds, cpu=name == MIXED
-        )
     # The API's workers share the connections the asyncpg side has: pool / workers each.
     worker_pool = max(1, arguments.pool_size // arguments.workers)
     async with served_api(database_url, secret, worker_pool, arguments.workers, 0.0) as (
@@ -402,13 +398,17 @@ async def _measure(
         api_pid,
     ):
         session = _api_session(base_url, arguments.timeout, results.answered)
+        # Each run through asyncpg, then at once through the API: on a shared machine both
+        # sides of a ratio see about the same load.
         for name, clients in _runs(workloads).items():
+            seconds = arguments.seconds if name == MIXED else arguments.family_seconds
+            results.asyncpg[name] = await run_measured(
+                f"asyncpg {name}", raw, clients, seconds, cpu=name == MIXED
+            )
             if name == MIXED:
                 results.api[name] = await _headline(arguments, HEADLINE, session, clients, api_pid)
             else:
-                results.api[name] = await run_measured(
-                    f"api {name}", session, clients, arguments.family_seconds
-                )
+                results.api[name] = await run_measured(f"api {name}", session, clients, seconds)
     async with (
         served_api(database_url, secret, worker_pool, arguments.workers, 2.0) as (
             base_url,
