@@ -75,6 +75,14 @@ GOAL_P99_SECONDS = 2.0
 BENCH_ACCOUNT = "bench"
 
 
+@dataclass(frozen=True)
+class Logs:
+    """Where the processes' output goes (``None``: a temporary directory) and at what level."""
+
+    directory: Path | None
+    level: str
+
+
 @dataclass
 class Stack:
     """The persister, notifier and API processes of one run, their output in ``log_dir``."""
@@ -106,8 +114,18 @@ class Stack:
 
 
 @contextlib.contextmanager
+def _log_directory(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="hangar-bench-alerts-") as temporary:
+        yield Path(temporary)
+
+
+@contextlib.contextmanager
 def running_stack(
-    urls: ServerUrls, prefix: str, database_url: str, api_port: int
+    urls: ServerUrls, prefix: str, database_url: str, api_port: int, logs: Logs
 ) -> Iterator[Stack]:
     env = {
         **os.environ,
@@ -115,11 +133,11 @@ def running_stack(
         "HANGAR_NATS_URL": urls.nats_url,
         "HANGAR_REDIS_URL": urls.redis_url,
         "HANGAR_NAME_PREFIX": prefix,
-        "HANGAR_LOG_LEVEL": "WARNING",
+        "HANGAR_LOG_LEVEL": logs.level,
         "HANGAR_LOG_JSON": "true",
     }
-    with tempfile.TemporaryDirectory(prefix="hangar-bench-alerts-") as log_dir:
-        stack = Stack(Path(log_dir))
+    with _log_directory(logs.directory) as log_dir:
+        stack = Stack(log_dir)
         try:
             stack.start("persister", ["persister"], env)
             stack.start("notifier", ["notifier"], env)
@@ -254,7 +272,13 @@ class Figures:
 
 
 async def measure(
-    urls: ServerUrls, contracts: int, searches: int, seed: int, poll: float, within: float
+    urls: ServerUrls,
+    contracts: int,
+    searches: int,
+    seed: int,
+    poll: float,
+    within: float,
+    logs: Logs,
 ) -> Figures:
     prefix = unique_prefix("alerts")
     subjects = Subjects(prefix)
@@ -273,7 +297,7 @@ async def measure(
         try:
             js = client.jetstream()
             await ensure_streams(js, subjects)
-            with running_stack(urls, prefix, database_url, api_port) as stack:
+            with running_stack(urls, prefix, database_url, api_port, logs) as stack:
                 await wait_until(
                     "persister and notifier pulling",
                     stack,
@@ -394,7 +418,13 @@ async def main(options: argparse.Namespace) -> None:
         note(load_average())
         note(f"cores: {os.cpu_count()}")
         figures = await measure(
-            urls, options.contracts, options.searches, options.seed, options.poll, options.timeout
+            urls,
+            options.contracts,
+            options.searches,
+            options.seed,
+            options.poll,
+            options.timeout,
+            Logs(options.logs, options.log_level),
         )
         report(figures, options.contracts, options.searches, options.poll)
         note(load_average())
@@ -410,6 +440,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll", type=float, default=0.01, help="commit polling interval (s)")
     parser.add_argument("--timeout", type=float, default=900, help="longest wait for a phase (s)")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--logs", type=Path, default=None, help="keep the processes' output in this directory"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="the processes' log level")
     return parser.parse_args(argv)
 
 
