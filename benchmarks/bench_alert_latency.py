@@ -4,6 +4,7 @@ with 10,000 saved searches and a Forge-sized burst. Goal: p99 under 2 s.
 
     uv run python -m benchmarks.bench_alert_latency [--contracts 35000] [--searches 10000]
     uv run python -m benchmarks.bench_alert_latency --contracts 3000 --searches 1000   # quick
+    ... --logs DIR --log-level INFO   # keep the processes' output (the notifier logs each match)
 
 What runs: PostgreSQL, NATS JetStream and Redis as the tests find them; the persister, the
 notifier and the API as separate processes (``hangar-bay persister``, ``notifier``, ``api``) with
