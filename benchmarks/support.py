@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import statistics
 import subprocess
@@ -415,3 +416,11 @@ async def run_child(module: str, arguments: Sequence[str], environment: dict[str
     """Run ``python -m module arguments`` to its end in a thread (the event loop stays free);
     its peak RSS is the one it reports itself when it exits (0 if it could not)."""
     return await asyncio.to_thread(_run_child, module, arguments, environment)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.99: the value 99 % of the values are at or
+    under)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
