@@ -260,12 +260,6 @@ class Samples:
         return f"{min(self.values):.3f}-{max(self.values):.3f}"
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The value at ``fraction`` (0.99: the p99) of the sorted values, by nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
-
-
 class Stopwatch:
     """``with Stopwatch() as watch: ...`` then ``watch.seconds``."""
 
