@@ -199,7 +199,12 @@ class TypeFacet(BaseModel):
 class CategoryFacet(BaseModel):
     category_id: int = Field(examples=[6])
     category_name: str | None = Field(examples=["Ship"])
-    contracts: int = Field(description="Contracts offering an item of this category.")
+    contracts: int = Field(
+        description=(
+            "Contracts offering an item of this category (items of types not in the catalog "
+            "yet are in no category)."
+        )
+    )
 
 
 class Facets(BaseModel):

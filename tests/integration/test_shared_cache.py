@@ -46,6 +46,26 @@ async def test_concurrent_requests_and_other_processes_share_one_computation(
         await redis.aclose()
 
 
+async def test_a_request_that_goes_away_does_not_cancel_the_computation(
+    settings: HangarSettings,
+) -> None:
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        compute = Computation()
+        cache = SharedCache(redis, f"{settings.name_prefix}:shared", ttl_s=600)
+        gone = asyncio.create_task(cache.get_or_compute(compute))
+        staying = asyncio.create_task(cache.get_or_compute(compute))
+        while compute.calls == 0:
+            await asyncio.sleep(0.01)
+        gone.cancel()
+        compute.release.set()
+        assert await staying == b"body 1"
+        assert gone.cancelled()
+        assert compute.calls == 1
+    finally:
+        await redis.aclose()
+
+
 async def test_without_redis_the_process_computes_and_keeps_the_body() -> None:
     unreachable = aioredis.from_url(
         "redis://127.0.0.1:1/0", socket_timeout=1, socket_connect_timeout=1

@@ -2,8 +2,9 @@
 every API process and replica, and in each process until it expires there too.
 
 For answers that are expensive to compute and may be minutes old (aggregates over the whole
-table). A process computes it for one request at a time; the others wait for that one. Redis
-down or slow: the process computes and keeps the body itself (logged), never fails for it.
+table). A process computes it once for all the requests that want it meanwhile, in a task of
+its own. Redis down or slow: the process computes and keeps the body itself (logged), never
+fails for it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class SharedCache:
         self._redis = redis
         self._key = key
         self._ttl_s = ttl_s
-        self._lock = asyncio.Lock()
+        self._pending: asyncio.Future[bytes] | None = None
         self._body: bytes | None = None
         self._expires_at = 0.0
 
@@ -36,10 +37,15 @@ class SharedCache:
         kept = self._kept()
         if kept is not None:
             return kept
-        async with self._lock:
-            kept = self._kept()
-            if kept is not None:
-                return kept
+        if self._pending is None:
+            # A task of its own, shared by every request waiting meanwhile: one whose client
+            # goes away does not cancel the computation the others wait for.
+            self._pending = asyncio.ensure_future(self._fill(compute))
+            self._pending.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(self._pending)
+
+    async def _fill(self, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        try:
             body, remaining_s = await self._shared()
             if body is None:
                 body = await compute()
@@ -47,6 +53,8 @@ class SharedCache:
                 await self._share(body)
             self._body, self._expires_at = body, time.monotonic() + remaining_s
             return body
+        finally:
+            self._pending = None
 
     async def _shared(self) -> tuple[bytes | None, float]:
         """The body in Redis and how long it has left to live there."""
@@ -67,3 +75,9 @@ class SharedCache:
             await self._redis.set(self._key, body, px=math.ceil(self._ttl_s * 1000))
         except (RedisError, OSError) as error:
             log.warning("shared cache unavailable", key=self._key, error=repr(error))
+
+
+def _retrieve_exception(task: asyncio.Future[bytes]) -> None:
+    """Every waiter may have gone: the error was theirs to see, not the event loop's to log."""
+    if not task.cancelled():
+        task.exception()
