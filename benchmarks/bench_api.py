@@ -1,32 +1,46 @@
-"""The API's list queries under load, against the same SQL straight through asyncpg.
+"""The API's list queries and type autocomplete under load, against the same SQL straight
+through asyncpg.
 
     uv run python -m benchmarks.bench_api                   # 100k contracts, ~600k items
     uv run python -m benchmarks.bench_api --contracts 1000000 --data-dir /tmp/bench-api
     uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api --workers 2
 
-Generates contracts and items in SQL (``generate_series``) in a fresh database of an
-embedded PostgreSQL (kept in ``--data-dir`` and reused by the next run when given; or
-``--database-url``, reused when it already holds the data), serves the API with uvicorn in a
-child process (``services.api.main.run``, ``--workers`` processes) and drives it with
-``--clients`` concurrent keep-alive HTTP connections for ``--seconds``.
+Generates contracts, items of real SDE types, places and derived fields
+(``benchmarks.api_dataset``) in a fresh database of an embedded PostgreSQL (kept in
+``--data-dir`` and reused by the next run when given; or ``--database-url``, reused when it
+already holds the data), serves the API with uvicorn in a child process (``--workers``
+processes) and drives it with ``--clients`` concurrent keep-alive HTTP connections.
 
 Each client draws its requests from a random generator of its own (seed ``--seed`` + client
 number, printed): filters (regions, types, status, price windows, a contained type, an
-issuer), sort key and order, page size, ``count=true``, and for a share of requests a later
-page: a cursor at a random position of the data (a sampled row's sort value and id), signed
-with the API's secret. The headline run has the API's response cache off (every request runs
-its statements); the run with the default cache reports the hit ratio the API itself counted
-(``hangar_api_response_cache_lookups`` of its ``/metrics``, one worker). The very statements the
-API runs (its own query layer, same draws) then go straight through an asyncpg pool with as
-many connections and the same concurrency.
+issuer), sort key and order, page size, ``count=true``, for a share of requests a later page (a
+cursor at a random position of the data, signed with the API's secret), and for a share of
+requests one filter on what contracts hold: a **filter family** — ``q`` (partial type names),
+``ship``, ``category_id``, blueprint copies (``bpc=true`` with ME / TE / runs bounds),
+``system_id``, ``min_reward_per_m3`` sorted by ``reward_per_m3``, and ``security`` and
+``market_group_id`` once the query layer accepts them (``ContractListQuery.model_fields``).
 
-Failed requests (a status other than 200, a broken connection, a timeout) count in the
-latency figures with the time they took, and are listed by kind. Both sides decode what they
-receive into Python objects: the HTTP side un-gzips and parses the JSON body, the asyncpg side
-turns the records into dicts. Prints p50 / p99 / throughput, the ratios, CPU time per request
-of the API processes and of the client, and the peak RSS of every API process. Everything runs
-on this machine: the client, the API and PostgreSQL share its cores (with whatever else runs:
-the load average is printed).
+Runs, each for ``--seconds`` (the families' for ``--family-seconds`` each), each through
+asyncpg and right after through the API, so that both sides of a ratio see about the same load:
+
+1. the mixed draws, the API without its response cache (the headline: every request runs its
+   statements, as the asyncpg side does) and with its default cache (hit ratio as the API
+   counted it, one worker);
+2. each filter family alone, without the response cache: throughput and p99 against asyncpg,
+   the rows a page returns (an empty answer is visible), and whether the API returned as many
+   rows as the same statements through asyncpg;
+3. ``GET /v1/types?q=`` (name autocomplete: prefixes of real type names as a trader types them)
+   from ``--autocomplete-clients`` clients, against the same statement through asyncpg.
+
+The asyncpg side runs the API's own query layer with the same draws, through a pool with as
+many connections and the same concurrency: the list statement, the count when asked, the
+names of the page's places and parties (``services.api.names``). Failed requests (a status
+other than 200, a broken connection, a timeout) count in the latency figures with the time they
+took, and are listed by kind. Both sides decode what they receive into Python objects. Prints
+p50 / p99 / throughput, the ratios with the goal lines (throughput >= 0.8 x asyncpg, p99 <=
+1.25 x asyncpg; autocomplete p99 < 20 ms), CPU time per request and peak RSS of the API
+processes. Client, API and PostgreSQL share this machine's cores (the load average is
+printed).
 """
 
 from __future__ import annotations
@@ -36,253 +50,50 @@ import asyncio
 import contextlib
 import gzip
 import os
-import random
 import statistics
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
-from urllib.parse import urlencode
+from typing import Any, Final, cast
 
 import asyncpg
 import httpx
 import orjson
 
-from benchmarks.support import child_pids, megabytes, peak_rss
-from common.db import asyncpg_dsn, with_database
-from common.migration import upgrade
+from benchmarks import api_dataset
+from benchmarks.api_draws import (
+    AUTOCOMPLETE,
+    AUTOCOMPLETE_LIMIT,
+    CONTENT_SHARE,
+    Client,
+    Request,
+    Sizes,
+    Workloads,
+    draw_workloads,
+    sample_content,
+    sample_positions,
+    usable_families,
+)
+from benchmarks.support import (
+    child_pids,
+    megabytes,
+    peak_rss,
+    percentile,
+    served_api,
+)
+from common.db import asyncpg_dsn
 from services.api import queries
-from services.api.cursor import (
-    Cursor,
-    CursorCodec,
-    filters_digest,
-    sort_value_from_text,
-    sort_value_to_text,
-)
-from services.api.kit.statements import read_rows
-from services.api.queries.columns import SORT_COLUMNS
-from services.api.schemas import ContractListQuery
+from services.api.cursor import CursorCodec
+from services.api.names import add_contract_names, search_types
 from services.api.settings import ApiSettings
-from services.stack.servers import free_port, start_postgres
 
-CONTRACTS_SQL = """
-INSERT INTO contracts (
-    contract_id, region_id, type, issuer_id, issuer_corporation_id, date_issued, date_expired,
-    price, reward, collateral, volume, start_location_id, end_location_id, title, status,
-    first_seen_at, last_seen_at, gone_at, source_last_modified
-)
-SELECT
-    i,
-    (ARRAY[10000002, 10000002, 10000002, 10000002, 10000043, 10000030, 10000032, 10000042,
-           10000033, 10000001])[1 + i % 10],
-    (ARRAY['item_exchange', 'item_exchange', 'item_exchange', 'auction', 'courier'])
-        [1 + (i / 10) % 5],
-    90000000 + (i * 37) % 200000,
-    98000000 + (i * 53) % 30000,
-    timestamptz '2025-01-01' + ((i * 7919) % 5184000) * interval '1 second',
-    timestamptz '2025-01-15' + ((i * 7919) % 5184000) * interval '1 second',
-    CASE WHEN i % 50 = 0 THEN NULL ELSE ((i * 104729) % 1000000000)::numeric / 100 END,
-    CASE WHEN i % 5 = 4 THEN ((i * 31) % 10000000)::numeric ELSE 0 END,
-    0,
-    CASE WHEN i % 40 = 0 THEN NULL ELSE ((i * 2654435761) % 100000) / 10.0 END,
-    60000000 + (i * 13) % 5000,
-    60000000 + (i * 17) % 5000,
-    CASE WHEN i % 20 = 0 THEN 'WTS item ' || i ELSE '' END,
-    CASE WHEN (i / 7) % 10 < 3 THEN 'outstanding' ELSE 'gone' END,
-    timestamptz '2025-03-01', timestamptz '2025-03-01',
-    CASE WHEN (i / 7) % 10 < 3 THEN NULL ELSE timestamptz '2025-03-02' END,
-    timestamptz '2025-03-01'
-FROM generate_series($1::bigint, $2::bigint) AS i
-"""
-# 1 to 11 items per contract: 6 on average.
-ITEMS_SQL = """
-INSERT INTO contract_items (record_id, contract_id, type_id, quantity, is_included)
-SELECT c * 16 + k, c, 1 + (c * 7 + k * 1009) % 30000, 1 + k, k % 4 <> 3
-FROM generate_series($1::bigint, $2::bigint) AS c, generate_series(0, (c % 11)::int) AS k
-"""
-BATCH = 100_000
-REGIONS = (10000002, 10000043, 10000030, 10000032, 10000042, 10000033, 10000001)
 COUNT_EXACT_THRESHOLD: int = ApiSettings.model_fields["count_exact_threshold"].get_default()
-
-
-@contextlib.contextmanager
-def postgres(database_url: str | None, data_dir: Path | None) -> Iterator[str]:
-    """The server: ``database_url``'s, else an embedded one (data kept in ``data_dir`` when
-    given, else in a temporary directory)."""
-    if database_url:
-        yield database_url
-        return
-    with contextlib.ExitStack() as stack:
-        if data_dir is None:
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hangar-bench-")))
-        else:
-            work = data_dir.resolve()
-            work.mkdir(parents=True, exist_ok=True)
-        work.chmod(0o755)  # embedded PostgreSQL runs as another user when started by root
-        server = start_postgres(work / "postgres", database="postgres")
-        stack.callback(server.close)
-        yield server.url
-
-
-async def populate(database_url: str, contracts: int) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        present = await connection.fetchval("SELECT count(*) FROM contracts")
-        if present == contracts:
-            print(f"reusing {present:,} contracts")
-            return
-        if present:
-            raise SystemExit(f"the database holds {present:,} contracts, not {contracts:,}")
-        started = time.perf_counter()
-        for low in range(1, contracts + 1, BATCH):
-            high = min(low + BATCH - 1, contracts)
-            await connection.execute(CONTRACTS_SQL, low, high)
-            await connection.execute(ITEMS_SQL, low, high)
-            print(f"\rgenerated {high:,} contracts", end="", flush=True)
-        await connection.execute("VACUUM ANALYZE contracts")
-        await connection.execute("VACUUM ANALYZE contract_items")
-        items = await connection.fetchval("SELECT count(*) FROM contract_items")
-        print(
-            f"\r{contracts:,} contracts, {items:,} items in {time.perf_counter() - started:.0f} s"
-        )
-    finally:
-        await connection.close()
-
-
-# -- what clients ask for ------------------------------------------------------------------
-
-
-def _weighted(rng: random.Random, choices: tuple[tuple[Any, float], ...]) -> Any:
-    roll = rng.random() * sum(weight for _, weight in choices)
-    for value, weight in choices:
-        if roll < weight:
-            return value
-        roll -= weight
-    return choices[-1][0]
-
-
-#: Sort keys with how often they are asked for, and how often in their natural order.
-SORTS = (("date_issued", 0.45), ("price", 0.25), ("date_expired", 0.1), ("volume", 0.1),
-         ("reward", 0.1))  # fmt: skip
-NATURAL_ORDER = {"date_issued": ("desc", 0.85), "price": ("asc", 0.7),
-                 "date_expired": ("asc", 0.8), "volume": ("desc", 0.7),
-                 "reward": ("desc", 0.8)}  # fmt: skip
-LATER_PAGE_SHARE = 0.3
-
-
-@dataclass(frozen=True)
-class Position:
-    """A row of the data: where a later page may start."""
-
-    contract_id: int
-    values: dict[str, Any]
-
-
-def draw_params(rng: random.Random) -> dict[str, Any]:
-    """One list request's parameters, as a trader's screen would send them."""
-    params: dict[str, Any] = {}
-    regions = _weighted(
-        rng,
-        (((), 0.35), ((10000002,), 0.4), ((rng.choice(REGIONS[1:]),), 0.2),
-         (tuple(rng.sample(REGIONS, 2)), 0.05)),
-    )  # fmt: skip
-    if regions:
-        params["region_id"] = list(regions)
-    types = _weighted(
-        rng,
-        (((), 0.55), (("item_exchange",), 0.2), (("courier",), 0.12), (("auction",), 0.1),
-         (("item_exchange", "auction"), 0.03)),
-    )  # fmt: skip
-    if types:
-        params["type"] = list(types)
-    status = _weighted(rng, (("outstanding", 0.9), ("all", 0.08), ("gone", 0.02)))
-    if status != "outstanding":
-        params["status"] = status
-    if rng.random() < 0.15:
-        low = round(10 ** rng.uniform(3, 7), 2)
-        params["min_price"] = str(Decimal(str(low)))
-        params["max_price"] = str(Decimal(str(round(low * rng.uniform(10, 1000), 2))))
-    if rng.random() < 0.08:
-        params["contains_type_id"] = [rng.randint(1, 30_000)]
-    if rng.random() < 0.02:
-        params["issuer_id"] = 90_000_000 + rng.randrange(200_000)
-    sort = _weighted(rng, SORTS)
-    natural, share = NATURAL_ORDER[sort]
-    order = natural if rng.random() < share else ("asc" if natural == "desc" else "desc")
-    if (sort, order) != ("date_issued", "desc"):
-        params["sort"], params["order"] = sort, order
-    limit = _weighted(rng, ((None, 0.7), (20, 0.1), (100, 0.15), (500, 0.05)))
-    if limit is not None:
-        params["limit"] = limit
-    if rng.random() < 0.1:
-        params["count"] = "true"
-    return params
-
-
-@dataclass
-class Request:
-    """One drawn request: its URL and what the API runs for it (its own query layer)."""
-
-    target: str
-    query: ContractListQuery
-    after: queries.Keyset | None
-
-
-def build_request(rng: random.Random, codec: CursorCodec, positions: list[Position]) -> Request:
-    params = draw_params(rng)
-    query = ContractListQuery.model_validate(params)
-    after = None
-    if rng.random() < LATER_PAGE_SHARE:
-        position = rng.choice(positions)
-        value = position.values[query.sort]
-        if value is None and query.sort not in queries.NULLABLE_SORTS:
-            value = position.values["date_issued"]
-        text = sort_value_to_text(query.sort, value)
-        params["cursor"] = codec.encode(
-            Cursor(query.sort, query.order, text, position.contract_id,
-                   filters_digest(query.filter_fields()))
-        )  # fmt: skip
-        after = queries.Keyset(sort_value_from_text(query.sort, text), position.contract_id)
-    target = "/v1/contracts?" + urlencode(params, doseq=True)
-    return Request(target, query, after)
-
-
-async def sample_positions(pool: asyncpg.Pool, wanted: int = 5000) -> list[Position]:
-    """Rows spread over the whole table, for cursors at random depths."""
-    total = await pool.fetchval("SELECT count(*) FROM contracts")
-    percent = min(100.0, 100.0 * wanted / max(1, total))
-    rows = await pool.fetch(
-        "SELECT contract_id, price, date_issued, date_expired, volume, reward"
-        f" FROM contracts TABLESAMPLE BERNOULLI ({percent})"
-    )
-    return [
-        Position(row["contract_id"], {name: row[name] for name in SORT_COLUMNS}) for row in rows
-    ]
-
-
-@dataclass
-class Client:
-    seed: int
-    requests: list[Request]
-
-
-def draw_clients(
-    seed: int, clients: int, per_client: int, secret: str, positions: list[Position]
-) -> list[Client]:
-    codec = CursorCodec(secret.encode())
-    drawn = []
-    for number in range(clients):
-        rng = random.Random(seed + number)
-        drawn.append(
-            Client(seed + number, [build_request(rng, codec, positions) for _ in range(per_client)])
-        )
-    return drawn
+THROUGHPUT_GOAL: Final = 0.8
+P99_GOAL: Final = 1.25
+AUTOCOMPLETE_P99_GOAL_S: Final = 0.020
 
 
 # -- driving and measuring --------------------------------------------------------------------
@@ -309,8 +120,7 @@ class Outcome:
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return percentile(self.latencies, 0.99)
 
     @property
     def throughput(self) -> float:
@@ -443,178 +253,19 @@ async def cache_lookups(client: httpx.AsyncClient) -> Counter[str]:
     return counts
 
 
-@contextlib.asynccontextmanager
-async def served_api(
-    database_url: str, secret: str, pool_size: int, workers: int, response_cache_s: float
-) -> AsyncIterator[tuple[str, int]]:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "HANGAR_RESPONSE_CACHE_S": str(response_cache_s),
-        "HANGAR_DATABASE_URL": database_url,
-        "HANGAR_CURSOR_SECRET": secret,
-        "HANGAR_API_WORKERS": str(workers),
-        "HANGAR_DB_POOL_SIZE": str(pool_size),
-        "HANGAR_DB_MAX_OVERFLOW": "0",
-        "HANGAR_LOG_LEVEL": "WARNING",
-        "HANGAR_LOG_JSON": "true",
-    }
-    code = (
-        "from services.api.main import run; from services.api.settings import ApiSettings; "
-        f"run(ApiSettings(), host='127.0.0.1', port={port})"
-    )
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=environment)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base_url) as probe:
-            for _ in range(1200):  # 60 s: worker processes start slowly on a busy machine
-                with contextlib.suppress(httpx.TransportError):
-                    if (await probe.get("/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise SystemExit("the API did not become ready")
-        yield base_url, process.pid
-    finally:
-        process.terminate()
-        await process.wait()
+def rows_in(body: Any) -> int | None:
+    """Rows of a list page (``items``) or of an autocomplete answer (``types``)."""
+    if isinstance(body, dict):
+        for key in ("items", "types"):
+            if isinstance(body.get(key), list):
+                return len(body[key])
+    return None
 
 
-async def main(arguments: argparse.Namespace) -> None:
-    with postgres(arguments.database_url, arguments.data_dir) as server_url:
-        database_url = server_url
-        if not arguments.database_url:
-            # A kept data directory keeps one database per size, reused by the next run.
-            name = (
-                f"hangar_bench_api_{arguments.contracts}"
-                if arguments.data_dir is not None
-                else f"hangar_bench_{uuid.uuid4().hex[:8]}"
-            )
-            admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
-            try:
-                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-                    await admin.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await admin.close()
-            database_url = with_database(server_url, name)
-        await asyncio.to_thread(upgrade, database_url)
-        await populate(database_url, arguments.contracts)
+def _api_session(base_url: str, timeout: float, answered: dict[str, int]) -> Session:
+    """Requests to the API; an answer with another number of rows than the same request
+    through asyncpg (``answered``: target -> rows) is a failure."""
 
-        secret = uuid.uuid4().hex + uuid.uuid4().hex
-        pool = await asyncpg.create_pool(
-            asyncpg_dsn(database_url),
-            min_size=arguments.pool_size,
-            max_size=arguments.pool_size,
-            server_settings={"jit": "off", "statement_timeout": "5000"},
-        )
-        try:
-            positions = await sample_positions(pool)
-            started = time.perf_counter()
-            clients = draw_clients(
-                arguments.seed, arguments.clients, arguments.draws, secret, positions
-            )
-            distinct = len({r.target for c in clients for r in c.requests})
-            print(
-                f"seeds {arguments.seed}..{arguments.seed + arguments.clients - 1} (one per "
-                f"client), {arguments.draws} drawn requests per client, {distinct:,} distinct "
-                f"of {arguments.clients * arguments.draws:,}; cursors at {len(positions):,} "
-                f"sampled rows; drawn in {time.perf_counter() - started:.1f} s"
-            )
-            outcomes = await _measure(arguments, database_url, secret, pool, clients)
-        finally:
-            await pool.close()
-    raw = outcomes["asyncpg"]
-    for label, api in outcomes.items():
-        if label != "asyncpg":
-            print(
-                f"ratio {label} / asyncpg: p50 x{api.p50 / raw.p50:.2f}  "
-                f"p99 x{api.p99 / raw.p99:.2f}  throughput x{api.throughput / raw.throughput:.2f}"
-            )
-    print(
-        f"({arguments.contracts:,} contracts; {arguments.clients} concurrent clients, "
-        f"{arguments.seconds:.0f} s each, {arguments.pool_size} connections, "
-        f"{arguments.workers} uvicorn worker(s); client, API and PostgreSQL share "
-        f"{os.cpu_count()} cores; {os.getloadavg()[0]:.2f} load average)"
-    )
-
-
-#: The API as configured for each measured run: first without its response cache (the
-#: headline: every request runs its statements, as the asyncpg side does), then with the
-#: default one.
-API_RUNS = (("HEADLINE api, no response cache", 0.0), ("api, response cache 2 s (default)", 2.0))
-
-
-def _wrapped(outcome: Outcome, clients: list[Client]) -> str:
-    repeated = sum(max(0, sent - len(c.requests)) for sent, c in zip(
-        outcome.requests_sent, clients, strict=True))  # fmt: skip
-    return f"{repeated} request(s) repeated a client's earlier draw (it ran out of draws)"
-
-
-async def _measure(
-    arguments: argparse.Namespace,
-    database_url: str,
-    secret: str,
-    pool: asyncpg.Pool,
-    clients: list[Client],
-) -> dict[str, Outcome]:
-    # The API's workers share the connections the asyncpg side has: pool / workers each.
-    worker_pool = max(1, arguments.pool_size // arguments.workers)
-    warm_up = min(3.0, arguments.seconds)
-    outcomes: dict[str, Outcome] = {"asyncpg": await _drive_asyncpg(arguments, pool, clients)}
-    for label, response_cache_s in API_RUNS:
-        async with (
-            served_api(database_url, secret, worker_pool, arguments.workers, response_cache_s) as (
-                base_url,
-                api_pid,
-            ),
-            httpx.AsyncClient(base_url=base_url, timeout=30) as probe,
-        ):
-            session = _api_session(base_url, arguments.timeout)
-            # warm-up on other draws than the measured ones (the cache starts empty)
-            await drive(warm_up, _shifted(clients), session)
-            lookups_before = await cache_lookups(probe)
-            api_before = tree_cpu_seconds(api_pid)
-            client_before = time.process_time()
-            outcome = await drive(arguments.seconds, clients, session)
-            done = max(1, outcome.count)
-            client_cpu = (time.process_time() - client_before) / done
-            api_cpu = (tree_cpu_seconds(api_pid) - api_before) / done
-            lookups = await cache_lookups(probe) - lookups_before
-            peaks = tree_peak_rss(api_pid)
-            print(outcome.line(label))
-            print(
-                f"{label}: API processes CPU per request {api_cpu * 1000:.2f} ms "
-                f"({arguments.workers} worker(s)), client CPU per request "
-                f"{client_cpu * 1000:.2f} ms; {_wrapped(outcome, clients)}"
-            )
-            print(
-                f"{label}: peak RSS of the API processes: "
-                + ", ".join(f"pid {pid} {megabytes(size)}" for pid, size in peaks.items())
-            )
-            if response_cache_s:
-                looked_up = sum(lookups.values())
-                if arguments.workers == 1 and looked_up:
-                    print(
-                        f"{label}: response cache hit ratio {lookups['hit'] / looked_up:.3f} "
-                        f"(hit {lookups['hit']}, shared {lookups['shared']}, miss "
-                        f"{lookups['miss']}, as the API counted them)"
-                    )
-                else:
-                    print(
-                        f"{label}: response cache hit ratio not measured (each of the "
-                        f"{arguments.workers} workers counts its own; run with --workers 1)"
-                    )
-            outcomes[label] = outcome
-    return outcomes
-
-
-def _shifted(clients: list[Client]) -> list[Client]:
-    """The same clients starting from their last draw backwards: a warm-up that does not
-    put the measured run's first requests in the cache."""
-    return [Client(c.seed, list(reversed(c.requests))) for c in clients]
-
-
-def _api_session(base_url: str, timeout: float) -> Session:
     @contextlib.asynccontextmanager
     async def session() -> AsyncIterator[One]:
         url = httpx.URL(base_url)
@@ -622,14 +273,19 @@ def _api_session(base_url: str, timeout: float) -> Session:
 
         async def one(request: Request) -> str | None:
             try:
-                status, _ = await asyncio.wait_for(connection.get(request.target), timeout)
+                status, body = await asyncio.wait_for(connection.get(request.target), timeout)
             except TimeoutError:
                 await connection.close()
                 return "timeout"
             except (OSError, asyncio.IncompleteReadError, orjson.JSONDecodeError):
                 await connection.close()
                 return "connection"
-            return None if status == 200 else f"status {status}"
+            if status != 200:
+                return f"status {status}"
+            expected = answered.get(request.target)
+            if expected is not None and rows_in(body) != expected:
+                return "rows differ from asyncpg"
+            return None
 
         try:
             yield one
@@ -639,45 +295,290 @@ def _api_session(base_url: str, timeout: float) -> Session:
     return session
 
 
-async def _asyncpg_request(connection: asyncpg.Connection, request: Request) -> None:
-    """What the API runs for a list request, the rows decoded into dicts."""
+async def _asyncpg_request(connection: asyncpg.Connection, request: Request) -> int:
+    """What the API runs for the request (its query layer's calls, as ``contract_list`` and
+    ``catalog_routes`` make them), the rows decoded into dicts; the rows of the answer."""
+    if request.query is None:
+        assert request.type_text is not None
+        return len(await search_types(connection, request.type_text, AUTOCOMPLETE_LIMIT))
     query = request.query
-    rows = await read_rows(connection, *queries.list_query(query, request.after, query.limit + 1))
-    decoded = [dict(row) for row in rows]
+    rows = await queries.list_contracts(connection, query, request.after, query.limit + 1)
     if query.count:
-        statement, params = queries.count_query(query, COUNT_EXACT_THRESHOLD)
-        counted = (await read_rows(connection, statement, params))[0][0]
-        if counted > COUNT_EXACT_THRESHOLD:
-            await read_rows(connection, *queries.estimate_query(query))
-    del decoded
+        await queries.count_contracts(connection, query, COUNT_EXACT_THRESHOLD)
+    page = [dict(zip(queries.SUMMARY_NAMES, row, strict=True)) for row in rows[: query.limit]]
+    await add_contract_names(connection, page)
+    return len(page)
 
 
-async def _drive_asyncpg(
-    arguments: argparse.Namespace, pool: asyncpg.Pool, clients: list[Client]
-) -> Outcome:
+def _asyncpg_session(pool: asyncpg.Pool, timeout: float, answered: dict[str, int]) -> Session:
+    """Requests through the pool; each answer's rows are kept in ``answered``."""
+
     @contextlib.asynccontextmanager
-    async def asyncpg_session() -> AsyncIterator[One]:
+    async def session() -> AsyncIterator[One]:
         async def one(request: Request) -> str | None:
             try:
                 async with pool.acquire() as proxy:
                     # the proxy behaves as the connection it wraps
                     connection = cast(asyncpg.Connection, proxy)
-                    await asyncio.wait_for(_asyncpg_request(connection, request), arguments.timeout)
+                    rows = await asyncio.wait_for(_asyncpg_request(connection, request), timeout)
             except TimeoutError:
                 return "timeout"
             except (OSError, asyncpg.PostgresError) as error:
                 return type(error).__name__
+            answered[request.target] = rows
             return None
 
         yield one
 
-    await drive(min(3.0, arguments.seconds), _shifted(clients), asyncpg_session)
+    return session
+
+
+def _shifted(clients: list[Client]) -> list[Client]:
+    """The same clients starting from their last draw backwards: a warm-up that does not
+    put the measured run's first requests in the cache."""
+    return [Client(c.seed, list(reversed(c.requests))) for c in clients]
+
+
+def _wrapped(outcome: Outcome, clients: list[Client]) -> str:
+    repeated = sum(max(0, sent - len(c.requests)) for sent, c in zip(
+        outcome.requests_sent, clients, strict=True))  # fmt: skip
+    return f"{repeated} request(s) repeated a client's earlier draw (it ran out of draws)"
+
+
+async def run_measured(
+    label: str, session: Session, clients: list[Client], seconds: float, *, cpu: bool = False
+) -> Outcome:
+    """A warm-up on other draws than the measured ones, then the measured run (``cpu``: and
+    this process's CPU time per request)."""
+    await drive(min(3.0, seconds / 3), _shifted(clients), session)
     client_before = time.process_time()
-    outcome = await drive(arguments.seconds, clients, asyncpg_session)
+    outcome = await drive(seconds, clients, session)
     client_cpu = (time.process_time() - client_before) / max(1, outcome.count)
-    print(outcome.line("asyncpg"))
-    print(f"asyncpg: client CPU per request {client_cpu * 1000:.2f} ms")
+    print(outcome.line(label))
+    if cpu:
+        print(f"{label}: client CPU per request {client_cpu * 1000:.2f} ms")
     return outcome
+
+
+MIXED: Final = "mixed"
+#: The API as configured for the mixed draws: first without its response cache (the headline:
+#: every request runs its statements, as the asyncpg side does), then with the default one.
+HEADLINE = "HEADLINE api, no response cache"
+CACHED = "api, response cache 2 s (default)"
+
+
+@dataclass
+class Results:
+    """Outcomes by run (``MIXED``, each family, ``AUTOCOMPLETE``) of each side, and the rows
+    each distinct request answered through asyncpg."""
+
+    asyncpg: dict[str, Outcome] = field(default_factory=dict)
+    api: dict[str, Outcome] = field(default_factory=dict)
+    cached: Outcome | None = None
+    answered: dict[str, int] = field(default_factory=dict)
+
+
+def _runs(workloads: Workloads) -> dict[str, list[Client]]:
+    return {MIXED: workloads.mixed, **workloads.families, AUTOCOMPLETE: workloads.autocomplete}
+
+
+async def _measure(
+    arguments: argparse.Namespace,
+    database_url: str,
+    secret: str,
+    pool: asyncpg.Pool,
+    workloads: Workloads,
+) -> Results:
+    results = Results()
+    raw = _asyncpg_session(pool, arguments.timeout, results.answered)
+    # The API's workers share the connections the asyncpg side has: pool / workers each.
+    worker_pool = max(1, arguments.pool_size // arguments.workers)
+    async with served_api(database_url, secret, worker_pool, arguments.workers, 0.0) as (
+        base_url,
+        api_pid,
+    ):
+        session = _api_session(base_url, arguments.timeout, results.answered)
+        # Each run through asyncpg, then at once through the API: on a shared machine both
+        # sides of a ratio see about the same load.
+        for name, clients in _runs(workloads).items():
+            seconds = arguments.seconds if name == MIXED else arguments.family_seconds
+            results.asyncpg[name] = await run_measured(
+                f"asyncpg {name}", raw, clients, seconds, cpu=name == MIXED
+            )
+            if name == MIXED:
+                results.api[name] = await _headline(arguments, HEADLINE, session, clients, api_pid)
+            else:
+                results.api[name] = await run_measured(f"api {name}", session, clients, seconds)
+    async with (
+        served_api(database_url, secret, worker_pool, arguments.workers, 2.0) as (
+            base_url,
+            api_pid,
+        ),
+        httpx.AsyncClient(base_url=base_url, timeout=30) as probe,
+    ):
+        session = _api_session(base_url, arguments.timeout, results.answered)
+        results.cached = await _headline(
+            arguments, CACHED, session, workloads.mixed, api_pid, probe
+        )
+    return results
+
+
+async def _headline(
+    arguments: argparse.Namespace,
+    label: str,
+    session: Session,
+    clients: list[Client],
+    pid: int,
+    probe: httpx.AsyncClient | None = None,
+) -> Outcome:
+    """The mixed draws against the API, with its CPU time per request and peak RSS, and
+    (``probe``: the API has its response cache) the hit ratio it counted."""
+    await drive(min(3.0, arguments.seconds), _shifted(clients), session)
+    lookups_before = await cache_lookups(probe) if probe is not None else Counter[str]()
+    api_before = tree_cpu_seconds(pid)
+    client_before = time.process_time()
+    outcome = await drive(arguments.seconds, clients, session)
+    done = max(1, outcome.count)
+    client_cpu = (time.process_time() - client_before) / done
+    api_cpu = (tree_cpu_seconds(pid) - api_before) / done
+    print(outcome.line(label))
+    print(
+        f"{label}: API processes CPU per request {api_cpu * 1000:.2f} ms "
+        f"({arguments.workers} worker(s)), client CPU per request "
+        f"{client_cpu * 1000:.2f} ms; {_wrapped(outcome, clients)}"
+    )
+    print(
+        f"{label}: peak RSS of the API processes: "
+        + ", ".join(f"pid {p} {megabytes(size)}" for p, size in tree_peak_rss(pid).items())
+    )
+    if probe is None:
+        return outcome
+    lookups = await cache_lookups(probe) - lookups_before
+    looked_up = sum(lookups.values())
+    if arguments.workers == 1 and looked_up:
+        print(
+            f"{label}: response cache hit ratio {lookups['hit'] / looked_up:.3f} "
+            f"(hit {lookups['hit']}, shared {lookups['shared']}, miss {lookups['miss']}, "
+            "as the API counted them)"
+        )
+    else:
+        print(
+            f"{label}: response cache hit ratio not measured (each of the "
+            f"{arguments.workers} workers counts its own; run with --workers 1)"
+        )
+    return outcome
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _ratios(api: Outcome, raw: Outcome) -> tuple[float, float]:
+    """(throughput, p99) of the API over asyncpg."""
+    return api.throughput / raw.throughput, api.p99 / raw.p99
+
+
+def _goal(throughput: float, p99: float) -> str:
+    met = throughput >= THROUGHPUT_GOAL and p99 <= P99_GOAL
+    return "met" if met else "NOT met"
+
+
+def _rows_line(clients: list[Client], answered: dict[str, int]) -> str:
+    rows = [answered[t] for t in {r.target for c in clients for r in c.requests} if t in answered]
+    if not rows:
+        return "no answer"
+    empty = sum(1 for n in rows if n == 0)
+    return (
+        f"{len(rows):>5} answered, rows per page median {statistics.median(rows):5.1f} "
+        f"max {max(rows):3}, empty {100 * empty / len(rows):3.0f}%"
+    )
+
+
+def report(arguments: argparse.Namespace, workloads: Workloads, results: Results) -> None:
+    raw = results.asyncpg[MIXED]
+    for label, api in ((HEADLINE, results.api[MIXED]), (CACHED, results.cached)):
+        if api is None:
+            continue
+        throughput, p99 = _ratios(api, raw)
+        print(
+            f"ratio {label} / asyncpg: p50 x{api.p50 / raw.p50:.2f}  p99 x{p99:.2f}  "
+            f"throughput x{throughput:.2f}"
+        )
+    print(
+        f"filter families alone, API without response cache against asyncpg (goal: throughput "
+        f">= {THROUGHPUT_GOAL} x, p99 <= {P99_GOAL} x):"
+    )
+    print(
+        f"{'family':<18} {'rows (distinct requests through asyncpg)':<58} {'thr x':>6} "
+        f"{'p99 x':>6} {'api p99':>9} {'raw p99':>9}  goal"
+    )
+    for name, clients in workloads.families.items():
+        throughput, p99 = _ratios(results.api[name], results.asyncpg[name])
+        print(
+            f"{name:<18} {_rows_line(clients, results.answered):<58} {throughput:6.2f} "
+            f"{p99:6.2f} {results.api[name].p99 * 1000:7.2f}ms "
+            f"{results.asyncpg[name].p99 * 1000:7.2f}ms  {_goal(throughput, p99)}"
+        )
+    api, raw = results.api[AUTOCOMPLETE], results.asyncpg[AUTOCOMPLETE]
+    throughput, p99 = _ratios(api, raw)
+    verdict = "met" if api.p99 < AUTOCOMPLETE_P99_GOAL_S else "NOT met"
+    print(
+        f"{AUTOCOMPLETE} ({arguments.autocomplete_clients} clients): api p50 "
+        f"{api.p50 * 1000:.2f} ms p99 {api.p99 * 1000:.2f} ms (goal < "
+        f"{AUTOCOMPLETE_P99_GOAL_S * 1000:.0f} ms: {verdict}); x asyncpg: throughput "
+        f"{throughput:.2f}, p99 {p99:.2f}; {_rows_line(workloads.autocomplete, results.answered)}"
+    )
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    async with api_dataset.prepared(
+        arguments.database_url, arguments.data_dir, arguments.contracts
+    ) as database_url:
+        print(
+            "contracts the content filters can select: "
+            + ", ".join(f"{k} {v:,}" for k, v in (await api_dataset.shares(database_url)).items())
+        )
+        secret = uuid.uuid4().hex + uuid.uuid4().hex
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(database_url),
+            min_size=arguments.pool_size,
+            max_size=arguments.pool_size,
+            server_settings={"jit": "off", "statement_timeout": "5000"},
+        )
+        try:
+            started = time.perf_counter()
+            codec = CursorCodec(secret.encode())
+            positions = await sample_positions(pool)
+            content = await sample_content(pool)
+            families = usable_families(codec, positions, content)
+            sizes = Sizes(
+                arguments.seed,
+                arguments.clients,
+                arguments.draws,
+                arguments.family_draws,
+                arguments.autocomplete_clients,
+            )
+            workloads = draw_workloads(sizes, codec, positions, content, families)
+            mixed = workloads.mixed
+            distinct = len({r.target for c in mixed for r in c.requests})
+            print(
+                f"seeds {arguments.seed}..{arguments.seed + arguments.clients - 1} (one per "
+                f"client), {arguments.draws} drawn requests per client, {distinct:,} distinct "
+                f"of {arguments.clients * arguments.draws:,}, {CONTENT_SHARE:.0%} with a "
+                f"content filter; {arguments.family_draws} per client and family "
+                f"({', '.join(families)}); cursors at {len(positions):,} sampled rows; drawn "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+            results = await _measure(arguments, database_url, secret, pool, workloads)
+        finally:
+            await pool.close()
+    report(arguments, workloads, results)
+    print(
+        f"({arguments.contracts:,} contracts; {arguments.clients} concurrent clients, "
+        f"{arguments.seconds:.0f} s for the mixed draws, {arguments.family_seconds:.0f} s per "
+        f"family, {arguments.pool_size} connections, {arguments.workers} uvicorn worker(s); "
+        f"client, API and PostgreSQL share {os.cpu_count()} cores; "
+        f"{os.getloadavg()[0]:.2f} load average)"
+    )
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -688,10 +589,19 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="Seed of the first client's draws.")
     parser.add_argument("--draws", type=int, default=300, help="Requests drawn per client.")
     parser.add_argument(
+        "--family-draws", type=int, default=40, help="Requests drawn per client and family."
+    )
+    parser.add_argument(
         "--timeout", type=float, default=30.0, help="A request taking longer has failed."
     )
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="Each mixed run.")
+    parser.add_argument(
+        "--family-seconds", type=float, default=5.0, help="Each family's and the autocomplete's."
+    )
+    parser.add_argument(
+        "--autocomplete-clients", type=int, default=4, help="Concurrent autocomplete clients."
+    )
     parser.add_argument(
         "--pool-size", type=int, default=10, help="Connections, split among the API's workers."
     )

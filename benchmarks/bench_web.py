@@ -4,11 +4,11 @@
     uv run python -m benchmarks.bench_web --contracts 100000 --rounds 100
     uv run python -m benchmarks.bench_web --data-dir /tmp/bench-api   # bench_api's data, reused
 
-Generates the data as ``bench_api`` does (same SQL, same database name in a kept
-``--data-dir``), serves the API in a child process without its response cache, and sends
-each pair of (page, JSON call) alternately from one client for ``--rounds`` rounds, so that
-both see the same server, data and load. Prints p50 / p99 of each and the ratios. A page does
-more than its JSON call: the table also counts each contract-type tab, reads the regions'
+Generates the data as ``bench_api`` does (``benchmarks.api_dataset``: same SQL, same database
+name in a kept ``--data-dir``), serves the API in a child process without its response cache,
+and sends each pair of (page, JSON call) alternately from one client for ``--rounds`` rounds,
+so that both see the same server, data and load. Prints p50 / p99 of each and the ratios. A page
+does more than its JSON call: the table also counts each contract-type tab, reads the regions'
 sweep times and (auctions) the highest bids; the JSON call given beside it is the closest one
 (the list with ``count=true``), and the plain list is measured as well.
 """
@@ -25,9 +25,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from benchmarks.bench_api import populate, postgres, served_api
-from common.db import asyncpg_dsn, with_database
-from common.migration import upgrade
+from benchmarks import api_dataset
+from benchmarks.support import percentile, served_api
+from common.db import asyncpg_dsn
 
 # name, page URL, JSON URL
 PAIRS: list[tuple[str, str, str]] = [
@@ -47,11 +47,6 @@ PAIRS: list[tuple[str, str, str]] = [
     ("one contract", "/contracts/4242", "/v1/contracts/4242"),
     ("regions", "/regions", "/v1/regions"),
 ]
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 async def timed(client: httpx.AsyncClient, url: str) -> float:
@@ -85,7 +80,8 @@ async def measure(base_url: str, rounds: int) -> None:
             statistics.median(page_times[name]),
             statistics.median(json_times[name]),
         )
-        page_p99, json_p99 = p99(page_times[name]), p99(json_times[name])
+        page_p99 = percentile(page_times[name], 0.99)
+        json_p99 = percentile(json_times[name], 0.99)
         print(
             f"{name:<22} {page_p50 * 1000:8.2f}ms {json_p50 * 1000:8.2f}ms "
             f"{page_p50 / json_p50:5.2f}x {page_p99 * 1000:8.2f}ms {json_p99 * 1000:8.2f}ms "
@@ -94,23 +90,9 @@ async def measure(base_url: str, rounds: int) -> None:
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    with postgres(arguments.database_url, arguments.data_dir) as server_url:
-        database_url = server_url
-        if not arguments.database_url:
-            name = (
-                f"hangar_bench_api_{arguments.contracts}"
-                if arguments.data_dir is not None
-                else f"hangar_bench_{uuid.uuid4().hex[:8]}"
-            )
-            admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
-            try:
-                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-                    await admin.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await admin.close()
-            database_url = with_database(server_url, name)
-        await asyncio.to_thread(upgrade, database_url)
-        await populate(database_url, arguments.contracts)
+    async with api_dataset.prepared(
+        arguments.database_url, arguments.data_dir, arguments.contracts
+    ) as database_url:
         await _sweeps(database_url)
         secret = uuid.uuid4().hex + uuid.uuid4().hex
         async with served_api(database_url, secret, 4, 1, 0.0) as (base_url, _):

@@ -1,5 +1,6 @@
 """What the benchmarks share: servers found the way the tests find them, throwaway databases,
-streams and Redis keys under a name prefix of their own, timing helpers and result tables.
+streams and Redis keys under a name prefix of their own, an embedded PostgreSQL with a kept
+database, the API served in a child process, timing helpers, percentiles and result tables.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import statistics
 import subprocess
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 import redis.asyncio as aioredis
 from nats.js.errors import NotFoundError
@@ -28,7 +31,7 @@ from rich.table import Table
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
 from common.subjects import Subjects
-from services.stack.servers import ServerUrls, test_servers
+from services.stack.servers import ServerUrls, free_port, start_postgres, test_servers
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
@@ -67,6 +70,77 @@ def benchmark_servers(work_dir: Path | None) -> Iterator[ServerUrls]:
         test_servers(Path(tmp)) as urls,
     ):
         yield urls
+
+
+@contextlib.contextmanager
+def postgres(database_url: str | None, data_dir: Path | None) -> Iterator[str]:
+    """The server: ``database_url``'s, else an embedded one (data kept in ``data_dir`` when
+    given, else in a temporary directory)."""
+    if database_url:
+        yield database_url
+        return
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hangar-bench-")))
+        else:
+            work = data_dir.resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        work.chmod(0o755)  # embedded PostgreSQL runs as another user when started by root
+        server = start_postgres(work / "postgres", database="postgres")
+        stack.callback(server.close)
+        yield server.url
+
+
+async def bench_database(server_url: str, kept_name: str | None) -> str:
+    """The URL of a database on the server: ``kept_name`` (created when missing, so that the
+    next run finds its data), else a new one for this run only."""
+    name = kept_name or f"hangar_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return with_database(server_url, name)
+
+
+@contextlib.asynccontextmanager
+async def served_api(
+    database_url: str, secret: str, pool_size: int, workers: int, response_cache_s: float
+) -> AsyncIterator[tuple[str, int]]:
+    """The API (``services.api.main.run``) in a child process, once it answers ``/readyz``:
+    its base URL and process id."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "HANGAR_RESPONSE_CACHE_S": str(response_cache_s),
+        "HANGAR_DATABASE_URL": database_url,
+        "HANGAR_CURSOR_SECRET": secret,
+        "HANGAR_API_WORKERS": str(workers),
+        "HANGAR_DB_POOL_SIZE": str(pool_size),
+        "HANGAR_DB_MAX_OVERFLOW": "0",
+        "HANGAR_LOG_LEVEL": "WARNING",
+        "HANGAR_LOG_JSON": "true",
+    }
+    code = (
+        "from services.api.main import run; from services.api.settings import ApiSettings; "
+        f"run(ApiSettings(), host='127.0.0.1', port={port})"
+    )
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=environment)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url) as probe:
+            for _ in range(1200):  # 60 s: worker processes start slowly on a busy machine
+                with contextlib.suppress(httpx.TransportError):
+                    if (await probe.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise SystemExit("the API did not become ready")
+        yield base_url, process.pid
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 class Databases:
@@ -336,3 +410,11 @@ async def run_child(module: str, arguments: Sequence[str], environment: dict[str
     """Run ``python -m module arguments`` to its end in a thread (the event loop stays free);
     its peak RSS is the one it reports itself when it exits (0 if it could not)."""
     return await asyncio.to_thread(_run_child, module, arguments, environment)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.99: the value 99 % of the values are at or
+    under)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]

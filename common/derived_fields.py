@@ -1,6 +1,7 @@
 """The contracts' derived fields, computed set-based in SQL by whoever changes what they
-derive from: the persister when contracts and items land, the persister and the SDE loader
-when reference data lands (for exactly the contracts that use the new entries).
+derive from: the persister when contracts and items land (in the statement that writes the
+contracts: one write of each row), the persister and the SDE loader when reference data lands
+(for exactly the contracts that use the new entries).
 
 The fields are a function of the contract, its items and the reference data only, so any
 order of arrival gives the same row.
@@ -31,18 +32,42 @@ def location_name_sql(location: str) -> str:
     )
 
 
-def _derive(contract_ids: str, items: str) -> str:
-    """The UPDATE of the contracts ``contract_ids`` (a query of ``contract_id``) from
-    their items in ``items`` (a table with contract_items' columns)."""
+#: (contracts column, name in :func:`derivation`'s ``computed``) of every derived field the
+#: computation writes (``reward_per_m3`` is a generated column).
+DERIVED_VALUES: Final = (
+    ("is_ship", "is_ship"),
+    ("primary_label", "label"),
+    ("item_count", "item_count"),
+    ("has_bpc", "has_bpc"),
+    ("bpc_runs_min", "runs_min"),
+    ("bpc_runs_max", "runs_max"),
+    ("bpc_me_min", "me_min"),
+    ("bpc_me_max", "me_max"),
+    ("bpc_te_min", "te_min"),
+    ("bpc_te_max", "te_max"),
+    ("search_text", "search_text"),
+)
+
+
+def derivation(target: str, contracts: str, items: str) -> str:
+    """Common table expressions ending with ``computed``: the derived fields of the contracts
+    ``target`` (a query of ``contract_id``) of the table ``contracts`` (with contracts'
+    columns), from their items in ``items`` (a table with contract_items' columns)."""
     return f"""
-WITH target AS ({contract_ids}),
+target AS ({target}),
 offered AS (
     SELECT i.contract_id, i.record_id, i.is_blueprint_copy, i.runs,
            i.material_efficiency, i.time_efficiency,
            coalesce(t.name, 'Unknown type ' || i.type_id) AS type_name,
            coalesce(t.category_id = {SHIP_CATEGORY_ID}, false) AS ship
     FROM {items} AS i
-    LEFT JOIN item_types AS t ON t.type_id = i.type_id
+    -- the batch's types by their key (not a scan of the whole catalog for a hash join)
+    LEFT JOIN (
+        SELECT k.type_id, k.name, k.category_id FROM item_types AS k
+        WHERE k.type_id = ANY(ARRAY(
+            SELECT DISTINCT u.type_id FROM {items} AS u
+            WHERE u.contract_id IN (SELECT contract_id FROM target)))
+    ) AS t ON t.type_id = i.type_id
     WHERE i.is_included AND i.contract_id IN (SELECT contract_id FROM target)
 ),
 summary AS (
@@ -72,7 +97,7 @@ derived AS (
                      'Courier: ' || {location_name_sql("c.start_location_id")}
                      || ' → ' || {location_name_sql("c.end_location_id")} END) AS label,
         s.type_names, c.title
-    FROM contracts AS c
+    FROM {contracts} AS c
     LEFT JOIN summary AS s ON s.contract_id = c.contract_id
     WHERE c.contract_id IN (SELECT contract_id FROM target)
 ),
@@ -80,25 +105,23 @@ computed AS (
     SELECT d.*, nullif(lower(concat_ws(' ', d.label, nullif(d.title, ''), d.type_names)), '')
         AS search_text
     FROM derived AS d
-)
+)"""
+
+
+def _derive(contract_ids: str, items: str) -> str:
+    """The UPDATE of the contracts ``contract_ids`` (a query of ``contract_id``) from
+    their items in ``items`` (a table with contract_items' columns)."""
+    stored = ", ".join(f"c.{column}" for column, _ in DERIVED_VALUES)
+    computed = ", ".join(f"n.{name}" for _, name in DERIVED_VALUES)
+    return f"""
+WITH {derivation(contract_ids, "contracts", items)}
 UPDATE contracts AS c SET
-    is_ship = n.is_ship, primary_label = n.label, item_count = n.item_count,
-    has_bpc = n.has_bpc, bpc_runs_min = n.runs_min, bpc_runs_max = n.runs_max,
-    bpc_me_min = n.me_min, bpc_me_max = n.me_max, bpc_te_min = n.te_min, bpc_te_max = n.te_max,
-    search_text = n.search_text
+    {", ".join(f"{column} = n.{name}" for column, name in DERIVED_VALUES)}
 FROM computed AS n
 WHERE c.contract_id = n.contract_id
-  AND (c.is_ship, c.primary_label, c.item_count, c.has_bpc, c.bpc_runs_min, c.bpc_runs_max,
-       c.bpc_me_min, c.bpc_me_max, c.bpc_te_min, c.bpc_te_max, c.search_text)
-      IS DISTINCT FROM
-      (n.is_ship, n.label, n.item_count, n.has_bpc, n.runs_min, n.runs_max,
-       n.me_min, n.me_max, n.te_min, n.te_max, n.search_text)
+  AND ({stored}) IS DISTINCT FROM ({computed})
 """
 
-
-#: After a contracts batch: its contracts, from the items it brought (items come whole with
-#: their contract and never change; reading the staging table needs no index on the items).
-DERIVE_INCOMING: Final = _derive("SELECT contract_id FROM incoming_contracts", "incoming_items")
 
 #: After new or changed types: the contracts with an item of a type in ``$1``.
 DERIVE_FOR_TYPES: Final = _derive(
@@ -133,9 +156,3 @@ class Executor(Protocol):
 
 async def lock_reference_data(connection: Executor, *, exclusive: bool) -> None:
     await connection.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, *REFERENCE_LOCK)
-
-
-async def derive_incoming(connection: Executor) -> None:
-    """The derived fields of the contracts of the staged batch (``incoming_*`` tables)."""
-    await lock_reference_data(connection, exclusive=False)
-    await connection.execute(DERIVE_INCOMING)

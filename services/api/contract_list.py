@@ -3,7 +3,7 @@ of rows, the next page's cursor and the optional count out. The JSON route and a
 view of the list (web pages) call this, not the statements and the cursor one by one.
 
     start = start_page(query, cursors)          # InvalidCursorError: 422 invalid_cursor
-    page = await read_page(engine, start, cursors, count_exact_threshold)
+    page = await read_page(engine, start, cursors, count_exact_threshold, facet_max_contracts)
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class ContractRowsPage:
     next_cursor: str | None
     total: tuple[int, bool] | None
     """``(value, exact)`` when the query asks for a count."""
+    facets: queries.FacetCounts | None = None
+    """When the query asks for facets."""
 
 
 def start_page(query: ContractListQuery, cursors: CursorCodec) -> PageStart:
@@ -47,20 +49,27 @@ def start_page(query: ContractListQuery, cursors: CursorCodec) -> PageStart:
 
 
 async def read_page(
-    engine: AsyncEngine, start: PageStart, cursors: CursorCodec, count_exact_threshold: int
+    engine: AsyncEngine,
+    start: PageStart,
+    cursors: CursorCodec,
+    count_exact_threshold: int,
+    facet_max_contracts: int,
 ) -> ContractRowsPage:
     query = start.query
     total = None
+    facets = None
     # A connection only for the statements: under load, requests queue for the pool, and the
     # work around the statements needs none.
     async with driver_connection(engine) as connection:
         rows = await queries.list_contracts(connection, query, start.after, query.limit + 1)
         if query.count:
             total = await queries.count_contracts(connection, query, count_exact_threshold)
+        if query.facets:
+            facets = await queries.count_facets(connection, query, facet_max_contracts)
         page_rows = [dict(zip(queries.SUMMARY_NAMES, row, strict=True)) for row in rows]
         del page_rows[query.limit :]
         await add_contract_names(connection, page_rows)
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = cursor_after(query, cursors, start.filters_digest, rows[query.limit - 1])
-    return ContractRowsPage(page_rows, next_cursor, total)
+    return ContractRowsPage(page_rows, next_cursor, total, facets)

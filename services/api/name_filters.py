@@ -1,13 +1,21 @@
 """The SQL of the filters on what contracts hold (``ContentFilters``): bound values by
 name, and the WHERE conditions over them, for the query service's list and count statements.
 
-Each is served by an index: the search by the trigram index on ``contracts.search_text``,
-ship and blueprint filters by the derived columns (and a probe of the contract's items by
-their contract index), a system by the stations of that system and the start-location index.
+Each is served by an index: the search by the trigram index on ``contracts.search_text``
+(a LIKE of the query's words finds the candidates, a regular expression of the same text,
+every character literal, then checks that it starts a word), ship and blueprint filters by the
+derived columns (and a probe of the contract's items by their contract index), a market group
+by its subtree (``market_groups.parent_id``), its types and the items' type index, a system or
+a security class by the stations there and the start-location index.
+
+Start locations: a contract's start system is known when its start location is a station
+(``stations``, resolved through ESI); player structures are in that table only once their
+system is known, so a structure of unknown system matches no system and no security class.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -17,21 +25,27 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Integer,
+    Select,
     Text,
+    and_,
     bindparam,
     exists,
+    literal_column,
     select,
 )
 from sqlalchemy.sql.type_api import TypeEngine
 
-from common.db import Contract, ContractItem, ItemType, Station
+from common.db import Contract, ContractItem, ItemType, MarketGroup, SolarSystem, Station
 from services.api.kit.like import LIKE_ESCAPE, like_escaped
 from services.api.name_schemas import ContentFilters
+from services.api.system_security import HIGHSEC_FLOOR
 
 contracts: Final = Contract.__table__
 items: Final = ContractItem.__table__
 types: Final = ItemType.__table__
 stations: Final = Station.__table__
+systems: Final = SolarSystem.__table__
+market_groups: Final = MarketGroup.__table__
 
 #: The derived columns every list row and detail carries.
 CONTENT_COLUMNS: Final = (
@@ -76,20 +90,46 @@ _SUMMARY_BOUNDS: Final = {
 }
 
 
+#: Characters with a meaning in a PostgreSQL regular expression (ARE) outside brackets; a
+#: backslash before any of them (all ASCII punctuation) stands for the character itself.
+_REGEX_SPECIALS: Final = frozenset("\\^$.|?*+()[]{}")
+#: Where a word starts: the text's start, or after a character that is no letter or digit.
+WORD_START: Final = "(^|[^[:alnum:]])"
+
+
 def search_pattern(text: str) -> str:
     """A LIKE pattern finding ``text`` (lower-cased, whitespace collapsed) anywhere, with
     LIKE's wildcards matching themselves."""
     return f"%{like_escaped(' '.join(text.lower().split()))}%"
 
 
+def regex_literal(text: str) -> str:
+    """``text`` as a PostgreSQL regular expression matching exactly itself."""
+    return "".join(f"\\{char}" if char in _REGEX_SPECIALS else char for char in text)
+
+
+def word_search_params(text: str) -> tuple[str, str]:
+    """``(like, regex)`` finding ``text`` (lower-cased) where a word starts: the LIKE pattern
+    (its words in order, anything between) is the indexed candidate test, the regex (the
+    words, whitespace between, at a word start) the exact one."""
+    words = text.lower().split()
+    like = "%" + "%".join(like_escaped(word) for word in words) + "%"
+    regex = WORD_START + "[[:space:]]+".join(regex_literal(word) for word in words)
+    return like, regex
+
+
 def content_filter_params(query: ContentFilters) -> Params:
     params: Params = {}
     if query.q is not None:
-        params["q_pattern"] = search_pattern(query.q)
+        params["q_pattern"], params["q_word_regex"] = word_search_params(query.q)
+    if query.security is not None:
+        # One parameter name per class: each class is its own statement shape (its bounds).
+        params[f"security_{query.security}"] = 0.0 if query.security == "nullsec" else HIGHSEC_FLOOR
     for name in (
         "ship",
         "category_id",
         "group_id",
+        "market_group_id",
         "bpc",
         *_BLUEPRINT_BOUNDS,
         "system_id",
@@ -114,21 +154,12 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if "q_pattern" in params:
         conditions.append(c.search_text.like(bound("q_pattern", _TEXT), escape=LIKE_ESCAPE))
+        conditions.append(c.search_text.regexp_match(bound("q_word_regex", _TEXT)))
     if "ship" in params:
         conditions.append(c.is_ship == bound("ship", _BOOLEAN))
     for name in ("category_id", "group_id"):
         if name in params:
-            conditions.append(
-                exists(
-                    select(items.c.record_id)
-                    .join(types, types.c.type_id == items.c.type_id)
-                    .where(
-                        items.c.contract_id == c.contract_id,
-                        items.c.is_included.is_(True),
-                        types.c[name] == bound(name, _INTEGER),
-                    )
-                )
-            )
+            conditions.append(_offers_type_of(types.c[name] == bound(name, _INTEGER)))
     if "bpc" in params:
         conditions.append(c.has_bpc == bound("bpc", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
@@ -154,6 +185,67 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
                 )
             )
         )
+    if "market_group_id" in params:
+        conditions.append(
+            _offers_type_of(types.c.market_group_id.in_(_market_subtree(params, bound)))
+        )
+    security = _security_condition(params, bound)
+    if security is not None:
+        conditions.append(
+            c.start_location_id.in_(
+                select(stations.c.station_id)
+                .join(systems, systems.c.system_id == stations.c.system_id)
+                .where(security)
+            )
+        )
     if "min_reward_per_m3" in params:
         conditions.append(c.reward_per_m3 >= bound("min_reward_per_m3", _DOUBLE))
     return conditions
+
+
+def _offers_type_of(type_condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """An offered item's type meets ``type_condition`` (on ``item_types``). A join, so that
+    the planner estimates how many items the types have from the statistics and picks between
+    walking the contracts in order (probing each one's items) and collecting the items of those
+    types (their type index)."""
+    return exists(
+        select(items.c.record_id)
+        .join(types, types.c.type_id == items.c.type_id)
+        .where(
+            items.c.contract_id == contracts.c.contract_id,
+            items.c.is_included.is_(True),
+            type_condition,
+        )
+    )
+
+
+def _market_subtree(
+    params: Params, bound: Callable[[str, TypeEngine[Any]], BindParameter[Any]]
+) -> Select[tuple[int]]:
+    """The market group and every group below it (a few hundred at most, a handful of
+    levels), through ``market_groups.parent_id``; nothing for an unknown group."""
+    base = select(market_groups.c.market_group_id).where(
+        market_groups.c.market_group_id == bound("market_group_id", _INTEGER)
+    )
+    subtree = base.cte("market_subtree", recursive=True)
+    below = market_groups.alias("below")
+    subtree = subtree.union(
+        select(below.c.market_group_id).join(
+            subtree, below.c.parent_id == subtree.c.market_group_id
+        )
+    )
+    return select(subtree.c.market_group_id)
+
+
+def _security_condition(
+    params: Params, bound: Callable[[str, TypeEngine[Any]], BindParameter[Any]]
+) -> ColumnElement[bool] | None:
+    """The class's bounds on the true status (see ``system_security``)."""
+    status = systems.c.security_status
+    if "security_highsec" in params:
+        return status >= bound("security_highsec", _DOUBLE)
+    if "security_lowsec" in params:
+        return and_(status > literal_column("0"), status < bound("security_lowsec", _DOUBLE))
+    if "security_nullsec" in params:
+        return status <= bound("security_nullsec", _DOUBLE)
+    return None

@@ -3,9 +3,13 @@ filters, location names. Kept apart from ``schemas.py``, which builds on them.""
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+import re
+from datetime import datetime
+from typing import Annotated, Final, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from services.api.system_security import SecurityClass
 
 MAX_ID = 2**63 - 1
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID)]
@@ -17,6 +21,8 @@ SearchText = Annotated[
         pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",  # not blank; PostgreSQL text cannot hold NUL
     ),
 ]
+#: A run of letters or digits long enough to give the trigram index something to look up.
+_INDEXABLE_WORD: Final = re.compile(r"[^\W_]{3}")
 BlueprintLevel = Annotated[int, Field(ge=0, le=100)]
 Runs = Annotated[int, Field(ge=-1, le=1_000_000)]
 
@@ -31,9 +37,11 @@ class ContentFilters(BaseModel):
     q: SearchText | None = Field(
         None,
         description=(
-            "Case-insensitive search in the contract's label, title and offered item type "
-            "names (3 to 100 characters; %, _ match themselves): 'vexor navy' finds "
-            "'Vexor Navy Issue'."
+            "Case-insensitive word-prefix search in the contract's label, title and offered "
+            "item type names (3 to 100 characters, with a run of at least 3 letters or "
+            "digits; every character matches itself): the text, spaces collapsed, must start "
+            "where a word starts. 'vexor navy' and 'navy issue' find 'Vexor Navy Issue', "
+            "'exor' does not."
         ),
         examples=["vexor navy"],
     )
@@ -45,6 +53,13 @@ class ContentFilters(BaseModel):
     )
     group_id: PositiveId | None = Field(
         None, description="An offered item's type is in this group (26: Cruiser)."
+    )
+    market_group_id: PositiveId | None = Field(
+        None,
+        description=(
+            "An offered item's type is in this market group or any group below it (4: Ships). "
+            "An unknown market group matches nothing."
+        ),
     )
     bpc: bool | None = Field(
         None, description="true: an offered item is a blueprint copy; false: none is."
@@ -64,9 +79,25 @@ class ContentFilters(BaseModel):
         description="Starting at a station of this solar system (30000142: Jita).",
         examples=[30000142],
     )
+    security: SecurityClass | None = Field(
+        None,
+        description=(
+            "Starting at a station in a system of this class, by the security status EVE "
+            "shows (rounded to one decimal; any positive status shows at least 0.1): highsec "
+            "0.5 to 1.0 (true status >= 0.45), lowsec 0.1 to 0.4, nullsec 0.0 and below. "
+            "Contracts whose start system is not known match no class."
+        ),
+    )
     min_reward_per_m3: Annotated[float, Field(ge=0, lt=1e18, allow_inf_nan=False)] | None = Field(
         None, description="Couriers paying at least this reward (ISK) per m3."
     )
+
+    @field_validator("q")
+    @classmethod
+    def _q_has_a_word(cls, value: str | None) -> str | None:
+        if value is not None and _INDEXABLE_WORD.search(value) is None:
+            raise ValueError("q needs a run of at least 3 letters or digits")
+        return value
 
     @model_validator(mode="after")
     def _blueprint_ranges_are_ordered(self) -> Self:
@@ -116,6 +147,25 @@ class ContractNames(BaseModel):
     start_system_name: str | None = Field(None, examples=["Jita"])
     issuer_name: str | None = None
     issuer_corporation_name: str | None = None
+    start_constellation_name: str | None = Field(None, examples=["Kimotoro"])
+    start_region_name: str | None = Field(
+        None, description="The region of the start system.", examples=["The Forge"]
+    )
+    start_security_status: float | None = Field(
+        None,
+        description=(
+            "The start system's security status as EVE shows it: rounded to one decimal, a "
+            "positive status below 0.05 shows 0.1."
+        ),
+        examples=[0.9],
+    )
+    start_security_class: SecurityClass | None = Field(None, examples=["highsec"])
+    end_system_id: int | None = Field(None, examples=[30002187])
+    end_system_name: str | None = Field(None, examples=["Amarr"])
+    end_constellation_name: str | None = Field(None, examples=["Throne Worlds"])
+    end_region_name: str | None = Field(
+        None, description="The region of the end system.", examples=["Domain"]
+    )
 
 
 class ItemNames(BaseModel):
@@ -139,3 +189,58 @@ class TypeMatch(BaseModel):
 
 class TypeMatches(BaseModel):
     types: list[TypeMatch]
+
+
+class TypeFacet(BaseModel):
+    type: str = Field(examples=["item_exchange"])
+    contracts: int
+
+
+class CategoryFacet(BaseModel):
+    category_id: int = Field(examples=[6])
+    category_name: str | None = Field(examples=["Ship"])
+    contracts: int = Field(
+        description=(
+            "Contracts offering an item of this category (items of types not in the catalog "
+            "yet are in no category)."
+        )
+    )
+
+
+class Facets(BaseModel):
+    """Counts of the contracts matching the filters (the cursor aside), by contract type and by
+    the category of their offered items."""
+
+    counted: int = Field(description="Matching contracts counted.")
+    complete: bool = Field(
+        description=(
+            "false: more contracts match than are counted (facet_max_contracts); the counts "
+            "are over the first ones found, so each is a lower bound ('at least')."
+        )
+    )
+    by_type: list[TypeFacet]
+    by_category: list[CategoryFacet]
+
+
+class TaxonomyGroup(BaseModel):
+    group_id: int = Field(examples=[26])
+    name: str = Field(examples=["Cruiser"])
+    published: bool
+    outstanding_contracts: int = Field(
+        description="Outstanding contracts offering an item of this group."
+    )
+
+
+class TaxonomyCategory(BaseModel):
+    category_id: int = Field(examples=[6])
+    name: str = Field(examples=["Ship"])
+    published: bool
+    outstanding_contracts: int = Field(
+        description="Outstanding contracts offering an item of this category."
+    )
+    groups: list[TaxonomyGroup]
+
+
+class Taxonomy(BaseModel):
+    computed_at: datetime = Field(description="When the counts were computed.")
+    categories: list[TaxonomyCategory]

@@ -11,14 +11,19 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.db import FIRST_STRUCTURE_ID, SHIP_CATEGORY_ID
-from services.api.name_filters import search_pattern
+from services.api.name_filters import WORD_START, regex_literal, search_pattern
+from services.api.system_security import displayed_security, security_class
 
+#: Each id's name; for a station, its system, constellation and region (names where known).
 _ENTITY_NAMES: Final = """
-SELECT n.id, coalesce(s.name, e.name) AS name, s.system_id, y.name AS system_name
+SELECT n.id, coalesce(s.name, e.name) AS name, s.system_id, y.name AS system_name,
+       y.security_status, k.name AS constellation_name, r.name AS system_region_name
 FROM unnest($1::bigint[]) AS n(id)
 LEFT JOIN stations AS s ON s.station_id = n.id
 LEFT JOIN entity_names AS e ON e.entity_id = n.id
 LEFT JOIN solar_systems AS y ON y.system_id = s.system_id
+LEFT JOIN constellations AS k ON k.constellation_id = y.constellation_id
+LEFT JOIN entity_names AS r ON r.entity_id = k.region_id
 """
 
 _TYPE_NAMES: Final = """
@@ -30,8 +35,9 @@ LEFT JOIN item_categories AS k ON k.category_id = t.category_id
 WHERE t.type_id = ANY($1::bigint[])
 """
 
-#: Ranked: the exact name, then names starting with the text, then names holding it; within a
-#: rank published types first, then shorter names. The trigram index finds the candidates.
+#: Ranked: the exact name, then names starting with the text, then names where a word starts
+#: with it (the contract search's rule), then names holding it; within a rank published types
+#: first, then shorter names. The trigram index finds the candidates.
 _TYPE_SEARCH: Final = f"""
 SELECT t.type_id, t.name, t.published, t.category_id = {SHIP_CATEGORY_ID} AS is_ship,
        t.group_id, g.name AS group_name, t.category_id, k.name AS category_name
@@ -40,9 +46,9 @@ LEFT JOIN item_groups AS g ON g.group_id = t.group_id
 LEFT JOIN item_categories AS k ON k.category_id = t.category_id
 WHERE t.name ILIKE $1 ESCAPE '/'
 ORDER BY CASE WHEN lower(t.name) = $2 THEN 0 WHEN lower(t.name) LIKE $3 ESCAPE '/' THEN 1
-              ELSE 2 END,
+              WHEN lower(t.name) ~ $4 THEN 2 ELSE 3 END,
          t.published DESC, length(t.name), t.name, t.type_id
-LIMIT $4
+LIMIT $5
 """
 
 
@@ -59,7 +65,8 @@ def _location_label(location_id: int, found: Mapping[int, asyncpg.Record]) -> st
 async def add_contract_names(
     connection: asyncpg.Connection, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Add the names of each row's region, locations (and start system) and parties."""
+    """Add the names of each row's region, locations and parties, and of the start and end
+    stations' systems, constellations and regions, with the start system's security."""
     ids: set[int] = set()
     for row in rows:
         ids.update(
@@ -81,16 +88,33 @@ async def add_contract_names(
         text: str | None = row["name"]
         return text
 
+    def place(identifier: int | None) -> asyncpg.Record | None:
+        return None if identifier is None else found.get(identifier)
+
+    # Keys in the response model's field order: the list's JSON is written from these dicts.
     for row in rows:
         start, end = row.get("start_location_id"), row.get("end_location_id")
-        station = found.get(start) if start is not None else None
+        station, destination = place(start), place(end)
+        security = _field(station, "security_status")
         row["region_name"] = name(row.get("region_id"))
         row["start_location_name"] = None if start is None else _location_label(start, found)
         row["end_location_name"] = None if end is None else _location_label(end, found)
-        row["start_system_id"] = None if station is None else station["system_id"]
-        row["start_system_name"] = None if station is None else station["system_name"]
+        row["start_system_id"] = _field(station, "system_id")
+        row["start_system_name"] = _field(station, "system_name")
         row["issuer_name"] = name(row.get("issuer_id"))
         row["issuer_corporation_name"] = name(row.get("issuer_corporation_id"))
+        row["start_constellation_name"] = _field(station, "constellation_name")
+        row["start_region_name"] = _field(station, "system_region_name")
+        row["start_security_status"] = None if security is None else displayed_security(security)
+        row["start_security_class"] = None if security is None else security_class(security)
+        row["end_system_id"] = _field(destination, "system_id")
+        row["end_system_name"] = _field(destination, "system_name")
+        row["end_constellation_name"] = _field(destination, "constellation_name")
+        row["end_region_name"] = _field(destination, "system_region_name")
+
+
+def _field(record: asyncpg.Record | None, name: str) -> Any:
+    return None if record is None else record[name]
 
 
 async def add_item_names(connection: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -109,7 +133,8 @@ async def search_types(
     pattern = search_pattern(text)
     prefix = pattern[1:]  # "word%": starts with the text
     exact = " ".join(text.lower().split())
-    rows = await connection.fetch(_TYPE_SEARCH, pattern, exact, prefix, limit)
+    word_start = WORD_START + regex_literal(exact)
+    rows = await connection.fetch(_TYPE_SEARCH, pattern, exact, prefix, word_start, limit)
     return [dict(row) for row in rows]
 
 

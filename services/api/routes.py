@@ -137,6 +137,12 @@ async def list_contracts(
     `sort` and `order` (another combination is refused with 422). Paging is stable while
     contracts are added: no contract is returned twice and none that existed when paging
     started is skipped. Rows without a value for the sort key come last in both orders.
+
+    `facets=true` adds `facets`: the matching contracts counted by contract type and by
+    category of their offered items, for the filters (the cursor does not change them). To stay
+    bounded on any table size, at most `facet_max_contracts` (10,000 by default) matching
+    contracts are counted; when more match, `facets.complete` is false and every count is a
+    lower bound ("at least").
     """
     start = _page_start(query, state)
     page = await state.pages.get_or_compute(
@@ -149,16 +155,32 @@ async def list_contracts(
 
 
 async def _contract_page(start: PageStart, state: ApiState) -> bytes:
-    page = await read_page(state.engine, start, state.cursors, state.settings.count_exact_threshold)
+    settings = state.settings
+    page = await read_page(
+        state.engine,
+        start,
+        state.cursors,
+        settings.count_exact_threshold,
+        settings.facet_max_contracts,
+    )
     total = None
     if page.total is not None:
         value, exact = page.total
         total = {"value": value, "kind": "exact" if exact else "estimated"}
     # The rows as they are (a ContractListPage's JSON, without building one: see encoding.py).
+    facets = None
+    if page.facets is not None:
+        facets = {
+            "counted": page.facets.counted,
+            "complete": page.facets.complete,
+            "by_type": page.facets.by_type,
+            "by_category": page.facets.by_category,
+        }
     body = {
         "items": page.rows,
         "next_cursor": page.next_cursor,
         "total": total,
+        "facets": facets,
     }
     return json_bytes(body)
 

@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.api.name_schemas import ContentFilters, ContractNames, ItemNames
+from services.api.name_schemas import ContentFilters, ContractNames, Facets, ItemNames
 
 MAX_ID = 2**63 - 1
 MAX_LIST_VALUES = 100
@@ -160,6 +160,14 @@ class ContractListQuery(ContentFilters):
             "the planner's estimate above it."
         ),
     )
+    facets: bool = Field(
+        False,
+        description=(
+            "Also return counts of the matching contracts (the cursor aside) by contract type "
+            "and by category of their offered items, over at most facet_max_contracts "
+            "contracts (10,000 by default; above it each count is a lower bound)."
+        ),
+    )
 
     @field_validator("region_id", "contains_type_id")
     @classmethod
@@ -202,7 +210,9 @@ class ContractListQuery(ContentFilters):
 
     def filter_fields(self) -> dict[str, object]:
         """The filters alone (no paging or sort), JSON-ready: what a cursor is bound to."""
-        return self.model_dump(mode="json", exclude={"sort", "order", "limit", "cursor", "count"})
+        return self.model_dump(
+            mode="json", exclude={"sort", "order", "limit", "cursor", "count", "facets"}
+        )
 
 
 class ContractColumns(BaseModel):
@@ -276,6 +286,7 @@ class ContractListPage(BaseModel):
         description="Pass as cursor to get the next page; null on the last page."
     )
     total: Total | None = Field(None, description="Present when count=true was asked.")
+    facets: Facets | None = Field(None, description="Present when facets=true was asked.")
 
 
 class RegionFreshness(BaseModel):

@@ -83,6 +83,30 @@ class ApiSettings(AccountApiSettings):
             "estimate above it."
         ),
     )
+    facet_max_contracts: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "facets=true counts over at most this many matching contracts; above it the "
+            "counts are lower bounds (complete: false)."
+        ),
+    )
+    taxonomy_cache_s: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "GET /v1/taxonomy's counts are computed at most once per this many seconds per "
+            "deployment (kept in Redis, and in each process until that entry expires)."
+        ),
+    )
+    taxonomy_timeout_ms: int = Field(
+        120_000,
+        ge=1,
+        le=3_600_000,
+        description="statement_timeout of the statement computing GET /v1/taxonomy's counts.",
+    )
     cache_max_age_s: int = Field(
         30,
         ge=0,

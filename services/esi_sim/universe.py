@@ -1,12 +1,20 @@
-"""The simulator's ``/universe`` reference routes, in ESI's shapes: types, groups and
-categories from the pinned SDE (real names), stations, systems and constellations (the real
-trade hubs; other station ids get a simulated station in a simulated system), and
+"""The simulator's ``/universe`` reference routes, in ESI's shapes (the 2025-12-16 OpenAPI
+spec's schemas, checked by ``tests/unit/test_esi_sim_spec.py``): types, groups and categories
+from the pinned SDE (real names), stations, systems, constellations and regions, the player
+structure route (401 without a token, 403 with one: the simulator keeps no access lists) and
 ``POST /universe/names`` (404 for the whole request when one id is unknown, as ESI does).
+
+Only the five trade hubs are real places: their station, system, security and region ids and
+names. The project's ESI material (``../shared/esi``) holds no other station's name, so other
+station ids get a simulated station in a simulated system of a simulated constellation (ids
+outside ESI's ranges), and what ESI returns beyond the ids and names (positions, station
+services, reprocessing) is a placeholder of the right shape.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -45,6 +53,11 @@ REGION_NAMES: Final[dict[int, str]] = {
 SIM_SYSTEM_BASE: Final = 31_900_000
 SIM_CONSTELLATION_BASE: Final = 21_900_000
 
+NAMES_UNKNOWN: Final = "Ensure all IDs are valid before resolving."
+STRUCTURE_UNAUTHORIZED: Final = "authorization not provided"
+STRUCTURE_FORBIDDEN: Final = "Forbidden"
+_ID: Final = re.compile(r"[0-9]{1,19}")
+
 
 @functools.cache
 def _sde() -> SdeCatalog:
@@ -79,6 +92,15 @@ def _region_of_station(station_id: int) -> int:
     return regions[station_id % len(regions)]
 
 
+def _placeholder_position(ident: int) -> dict[str, float]:
+    """Coordinates of the right shape, not EVE's: the simulator knows no positions."""
+    return {"x": float(ident % 7919) * 1e9, "y": float(ident % 104) * 1e8, "z": -1e10}
+
+
+#: What every simulated station offers (values of the spec's ``services`` enum).
+STATION_SERVICES: Final = ("docking", "market", "fitting", "repair-facilities", "courier-missions")
+
+
 def station(station_id: int) -> dict[str, Any] | None:
     if station_id in HUB_STATIONS:
         name, system_id = HUB_STATIONS[station_id]
@@ -87,24 +109,41 @@ def station(station_id: int) -> dict[str, Any] | None:
         name = f"Simulated Station {station_id}"
     else:
         return None
-    return {"station_id": station_id, "name": name, "system_id": system_id, "type_id": 1531}
+    return {
+        "max_dockable_ship_volume": 50_000_000,
+        "name": name,
+        "office_rental_cost": 10_000,
+        "position": _placeholder_position(station_id),
+        "reprocessing_efficiency": 0.5,
+        "reprocessing_stations_take": 0.05,
+        "services": list(STATION_SERVICES),
+        "station_id": station_id,
+        "system_id": system_id,
+        "type_id": 1531,
+    }
 
 
 def system(system_id: int) -> dict[str, Any] | None:
     if system_id in HUB_SYSTEMS:
         name, security, region_id = HUB_SYSTEMS[system_id]
+        stations = [s for s, (_, in_system) in HUB_STATIONS.items() if in_system == system_id]
     elif SIM_SYSTEM_BASE <= system_id < SIM_SYSTEM_BASE + 1000:
         region_id = 10_000_000 + system_id - SIM_SYSTEM_BASE
-        name, security = f"Simulated System {system_id}", 0.5
+        name, security, stations = f"Simulated System {system_id}", 0.5, []
     else:
         return None
-    return {
-        "system_id": system_id,
-        "name": name,
+    if region_id not in REGION_NAMES:
+        return None
+    body: dict[str, Any] = {
         "constellation_id": SIM_CONSTELLATION_BASE + region_id % 1000,
+        "name": name,
+        "position": _placeholder_position(system_id),
         "security_status": security,
-        "star_id": 40000000 + system_id % 1000,
+        "system_id": system_id,
     }
+    if stations:
+        body["stations"] = stations
+    return body
 
 
 def constellation(constellation_id: int) -> dict[str, Any] | None:
@@ -114,23 +153,83 @@ def constellation(constellation_id: int) -> dict[str, Any] | None:
     return {
         "constellation_id": constellation_id,
         "name": f"Simulated Constellation of {REGION_NAMES[region_id]}",
+        "position": _placeholder_position(constellation_id),
         "region_id": region_id,
-        "systems": [s for s, (_, _, r) in HUB_SYSTEMS.items() if r == region_id],
+        "systems": sorted(
+            {
+                *(s for s, (_, _, r) in HUB_SYSTEMS.items() if r == region_id),
+                SIM_SYSTEM_BASE + region_id % 1000,
+            }
+        ),
     }
 
 
+def region(region_id: int) -> dict[str, Any] | None:
+    if region_id not in REGION_NAMES:
+        return None
+    return {
+        "constellations": [SIM_CONSTELLATION_BASE + region_id % 1000],
+        "description": "",
+        "name": REGION_NAMES[region_id],
+        "region_id": region_id,
+    }
+
+
+def _type_body(type_id: int) -> dict[str, Any] | None:
+    t = _indexes()[0].get(type_id)
+    if t is None:
+        return None
+    body = {"type_id": t.type_id, "name": t.name, "group_id": t.group_id,
+            "published": t.published, "description": ""}  # fmt: skip
+    if t.market_group_id is not None:
+        body["market_group_id"] = t.market_group_id
+    if t.volume is not None:
+        body["volume"] = t.volume
+    return body
+
+
+def _group_body(group_id: int) -> dict[str, Any] | None:
+    g = _indexes()[1].get(group_id)
+    if g is None:
+        return None
+    return {"group_id": g.group_id, "name": g.name, "category_id": g.category_id,
+            "published": g.published, "types": []}  # fmt: skip
+
+
+def _category_body(category_id: int) -> dict[str, Any] | None:
+    c = _indexes()[2].get(category_id)
+    if c is None:
+        return None
+    return {"category_id": c.category_id, "name": c.name, "published": c.published,
+            "groups": []}  # fmt: skip
+
+
+#: ``POST /universe/names`` categories, each with the lookup that knows its ids.
+_NAMED: Final[tuple[tuple[str, Callable[[int], dict[str, Any] | None]], ...]] = (
+    ("region", region),
+    ("constellation", constellation),
+    ("solar_system", system),
+    ("station", station),
+    ("inventory_type", _type_body),
+)
+
+
 def entity_name(entity_id: int) -> dict[str, Any] | None:
-    if entity_id in REGION_NAMES:
-        return {"id": entity_id, "name": REGION_NAMES[entity_id], "category": "region"}
-    if entity_id in HUB_STATIONS:
-        return {"id": entity_id, "name": HUB_STATIONS[entity_id][0], "category": "station"}
+    for category, lookup in _NAMED:
+        found = lookup(entity_id)
+        if found is not None:
+            return {"category": category, "id": entity_id, "name": found["name"]}
     if any(low <= entity_id < high for low, high in catalog.CHARACTER_RANGES):
-        return {"id": entity_id, "name": f"Pilot {entity_id}", "category": "character"}
+        return {"category": "character", "id": entity_id, "name": f"Pilot {entity_id}"}
     if catalog.PLAYER_CORP_RANGE[0] <= entity_id < catalog.PLAYER_CORP_RANGE[1]:
-        return {"id": entity_id, "name": f"Corporation {entity_id}", "category": "corporation"}
+        return {"category": "corporation", "id": entity_id, "name": f"Corporation {entity_id}"}
     if catalog.NPC_CORP_RANGE[0] <= entity_id < catalog.NPC_CORP_RANGE[1]:
-        return {"id": entity_id, "name": f"NPC Corporation {entity_id}", "category": "corporation"}
+        return {"category": "corporation", "id": entity_id, "name": f"NPC Corporation {entity_id}"}
     return None
+
+
+def _parse_id(text: str) -> int | None:
+    return int(text) if _ID.fullmatch(text) else None
 
 
 def universe_router() -> APIRouter:
@@ -140,51 +239,41 @@ def universe_router() -> APIRouter:
         kind: str, lookup: Callable[[int], dict[str, Any] | None]
     ) -> Callable[[str], Response]:
         def endpoint(ident: str) -> Response:
-            if not ident.isdigit():
+            parsed = _parse_id(ident)
+            if parsed is None:
                 return _json({"error": f"invalid {kind} id"}, 400)
-            found = lookup(int(ident))
+            found = lookup(parsed)
             return _not_found(kind) if found is None else _json(found)
 
         return endpoint
 
-    def sde_type(type_id: int) -> dict[str, Any] | None:
-        t = _indexes()[0].get(type_id)
-        if t is None:
-            return None
-        body = {"type_id": t.type_id, "name": t.name, "group_id": t.group_id,
-                "published": t.published, "description": ""}  # fmt: skip
-        if t.market_group_id is not None:
-            body["market_group_id"] = t.market_group_id
-        if t.volume is not None:
-            body["volume"] = t.volume
-        return body
-
-    def sde_group(group_id: int) -> dict[str, Any] | None:
-        g = _indexes()[1].get(group_id)
-        if g is None:
-            return None
-        return {"group_id": g.group_id, "name": g.name, "category_id": g.category_id,
-                "published": g.published, "types": []}  # fmt: skip
-
-    def sde_category(category_id: int) -> dict[str, Any] | None:
-        c = _indexes()[2].get(category_id)
-        if c is None:
-            return None
-        return {"category_id": c.category_id, "name": c.name, "published": c.published,
-                "groups": []}  # fmt: skip
-
     for route, kind, lookup in (
-        ("/universe/types/{ident}", "type", sde_type),
-        ("/universe/groups/{ident}", "group", sde_group),
-        ("/universe/categories/{ident}", "category", sde_category),
+        ("/universe/types/{ident}", "type", _type_body),
+        ("/universe/groups/{ident}", "group", _group_body),
+        ("/universe/categories/{ident}", "category", _category_body),
         ("/universe/stations/{ident}", "station", station),
         ("/universe/systems/{ident}", "system", system),
         ("/universe/constellations/{ident}", "constellation", constellation),
+        ("/universe/regions/{ident}", "region", region),
     ):
         for prefix in ("", "/v1", "/latest"):
             router.add_api_route(
                 prefix + route, by_id(kind, lookup), methods=["GET"], include_in_schema=False
             )
+
+    def structure(request: Request, ident: str) -> Response:
+        del ident  # nobody is on a simulated structure's access list
+        if "authorization" not in request.headers:
+            return _json({"error": STRUCTURE_UNAUTHORIZED}, 401)
+        return _json({"error": STRUCTURE_FORBIDDEN}, 403)
+
+    for prefix in ("", "/v2", "/latest"):
+        router.add_api_route(
+            prefix + "/universe/structures/{ident}",
+            structure,
+            methods=["GET"],
+            include_in_schema=False,
+        )
 
     async def names(request: Request) -> Response:
         try:
@@ -197,7 +286,7 @@ def universe_router() -> APIRouter:
             return _json({"error": "ids must be integers"}, 400)
         found = [entity_name(i) for i in dict.fromkeys(ids)]
         if any(f is None for f in found):
-            return _json({"error": "Ensure all IDs are valid before resolving."}, 404)
+            return _json({"error": NAMES_UNKNOWN}, 404)
         return _json(found)
 
     for prefix in ("", "/v3", "/latest"):

@@ -8,167 +8,151 @@ use the written entries are computed again. The caller owns the transaction.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel
 
 from common.db import SOURCE_ESI
 from common.derived_fields import DERIVE_FOR_LOCATIONS, DERIVE_FOR_TYPES, lock_reference_data
 from common.messages import ReferenceData
 from services.persister.repository import ApplyResult, DbConnection
 
-_ESI_ONLY: Final = f"t.source = '{SOURCE_ESI}'"
+#: What a written entry changes in the contracts' derived fields.
+Affects = Literal["types", "locations", "nothing"]
 
-_UPSERT_CATEGORIES: Final = f"""
-INSERT INTO item_categories AS t (category_id, name, published, source)
-SELECT n.id, n.name, n.published, '{SOURCE_ESI}'
-FROM unnest($1::int[], $2::text[], $3::boolean[]) AS n(id, name, published)
-ON CONFLICT (category_id) DO UPDATE SET name = EXCLUDED.name, published = EXCLUDED.published
-WHERE {_ESI_ONLY} AND (t.name, t.published) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.published)
-"""
 
-_UPSERT_GROUPS: Final = f"""
-INSERT INTO item_groups AS t (group_id, name, category_id, published, source)
-SELECT n.id, n.name, n.category_id, n.published, '{SOURCE_ESI}'
-FROM unnest($1::int[], $2::text[], $3::int[], $4::boolean[])
-    AS n(id, name, category_id, published)
-ON CONFLICT (group_id) DO UPDATE SET
-    name = EXCLUDED.name, category_id = EXCLUDED.category_id, published = EXCLUDED.published
-WHERE {_ESI_ONLY} AND (t.name, t.category_id, t.published)
-    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.category_id, EXCLUDED.published)
-"""
+@dataclass(frozen=True)
+class ReferenceUpsert:
+    """The set-based upsert of one list of a reference message into its table.
 
-_UPSERT_TYPES: Final = f"""
-INSERT INTO item_types AS t (
-    type_id, name, group_id, category_id, published, market_group_id, meta_group_id, volume,
-    source)
-SELECT n.id, n.name, n.group_id, n.category_id, n.published, n.market_group_id, NULL,
-    n.volume, '{SOURCE_ESI}'
-FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::boolean[], $6::int[],
-            $7::float8[]) AS n(id, name, group_id, category_id, published, market_group_id, volume)
-ON CONFLICT (type_id) DO UPDATE SET
-    name = EXCLUDED.name, group_id = EXCLUDED.group_id, category_id = EXCLUDED.category_id,
-    published = EXCLUDED.published, market_group_id = EXCLUDED.market_group_id,
-    volume = EXCLUDED.volume
-WHERE {_ESI_ONLY} AND (t.name, t.group_id, t.category_id, t.published, t.market_group_id,
-                       t.volume)
-    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.group_id, EXCLUDED.category_id,
-                      EXCLUDED.published, EXCLUDED.market_group_id, EXCLUDED.volume)
-RETURNING t.type_id
-"""
+    ``columns`` are (table column, message field, SQL element type), the key first. Catalog
+    tables (``catalog=True``) keep the SDE's rows: ESI's rows only replace ESI's, and only when
+    they differ. Location and name tables keep the newest ``resolved_at``.
+    """
 
-_UPSERT_CONSTELLATIONS: Final = """
-INSERT INTO constellations AS t (constellation_id, name, region_id, resolved_at)
-SELECT n.id, n.name, n.region_id, $4
-FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS n(id, name, region_id)
-ON CONFLICT (constellation_id) DO UPDATE SET
-    name = EXCLUDED.name, region_id = EXCLUDED.region_id, resolved_at = EXCLUDED.resolved_at
-WHERE t.resolved_at < EXCLUDED.resolved_at
-"""
+    field: str
+    table: str
+    columns: tuple[tuple[str, str, str], ...]
+    catalog: bool
+    affects: Affects
 
-_UPSERT_SYSTEMS: Final = """
-INSERT INTO solar_systems AS t (system_id, name, constellation_id, security_status, resolved_at)
-SELECT n.id, n.name, n.constellation_id, n.security, $5
-FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[])
-    AS n(id, name, constellation_id, security)
-ON CONFLICT (system_id) DO UPDATE SET
-    name = EXCLUDED.name, constellation_id = EXCLUDED.constellation_id,
-    security_status = EXCLUDED.security_status, resolved_at = EXCLUDED.resolved_at
-WHERE t.resolved_at < EXCLUDED.resolved_at
-"""
+    def statement(self) -> str:
+        names = [column for column, _, _ in self.columns]
+        key, updated = names[0], names[1:]
+        arrays = ", ".join(
+            f"${number}::{sql_type}[]" for number, (_, _, sql_type) in enumerate(self.columns, 1)
+        )
+        if self.catalog:
+            extra, value, changed = "source", f"'{SOURCE_ESI}'", updated
+            old = ", ".join(f"t.{name}" for name in updated)
+            new = ", ".join(f"EXCLUDED.{name}" for name in updated)
+            guard = f"t.source = '{SOURCE_ESI}' AND ({old}) IS DISTINCT FROM ({new})"
+        else:
+            extra, value, changed = "resolved_at", f"${len(names) + 1}", [*updated, "resolved_at"]
+            guard = "t.resolved_at < EXCLUDED.resolved_at"
+        return (
+            f"INSERT INTO {self.table} AS t ({', '.join(names)}, {extra})\n"
+            f"SELECT n.*, {value} FROM unnest({arrays}) AS n({', '.join(names)})\n"
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{name} = EXCLUDED.{name}" for name in changed)
+            + f"\nWHERE {guard}\nRETURNING t.{key} AS id"
+        )
 
-_UPSERT_STATIONS: Final = """
-INSERT INTO stations AS t (station_id, name, system_id, resolved_at)
-SELECT n.id, n.name, n.system_id, $4
-FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS n(id, name, system_id)
-ON CONFLICT (station_id) DO UPDATE SET
-    name = EXCLUDED.name, system_id = EXCLUDED.system_id, resolved_at = EXCLUDED.resolved_at
-WHERE t.resolved_at < EXCLUDED.resolved_at
-RETURNING t.station_id AS id
-"""
+    def arguments(self, entries: Sequence[BaseModel], resolved_at: datetime) -> list[object]:
+        arrays: list[object] = [
+            [getattr(entry, field) for entry in entries] for _, field, _ in self.columns
+        ]
+        return arrays if self.catalog else [*arrays, resolved_at]
 
-_UPSERT_NAMES: Final = """
-INSERT INTO entity_names AS t (entity_id, name, category, resolved_at)
-SELECT n.id, n.name, n.category, $4
-FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n(id, name, category)
-ON CONFLICT (entity_id) DO UPDATE SET
-    name = EXCLUDED.name, category = EXCLUDED.category, resolved_at = EXCLUDED.resolved_at
-WHERE t.resolved_at < EXCLUDED.resolved_at
-RETURNING t.entity_id AS id
-"""
+
+def _same_names(*columns: tuple[str, str]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((name, name, sql_type) for name, sql_type in columns)
+
+
+UPSERTS: Final = (
+    ReferenceUpsert(
+        "categories",
+        "item_categories",
+        _same_names(("category_id", "int"), ("name", "text"), ("published", "boolean")),
+        catalog=True,
+        affects="nothing",
+    ),
+    ReferenceUpsert(
+        "groups",
+        "item_groups",
+        _same_names(
+            ("group_id", "int"), ("name", "text"), ("category_id", "int"), ("published", "boolean")
+        ),
+        catalog=True,
+        affects="nothing",
+    ),
+    ReferenceUpsert(
+        "types",
+        "item_types",
+        _same_names(
+            ("type_id", "bigint"),
+            ("name", "text"),
+            ("group_id", "int"),
+            ("category_id", "int"),
+            ("published", "boolean"),
+            ("market_group_id", "int"),
+            ("volume", "float8"),
+        ),
+        catalog=True,
+        affects="types",
+    ),
+    ReferenceUpsert(
+        "constellations",
+        "constellations",
+        _same_names(("constellation_id", "bigint"), ("name", "text"), ("region_id", "bigint")),
+        catalog=False,
+        affects="nothing",
+    ),
+    ReferenceUpsert(
+        "systems",
+        "solar_systems",
+        _same_names(
+            ("system_id", "bigint"),
+            ("name", "text"),
+            ("constellation_id", "bigint"),
+            ("security_status", "float8"),
+        ),
+        catalog=False,
+        affects="nothing",
+    ),
+    ReferenceUpsert(
+        "stations",
+        "stations",
+        _same_names(("station_id", "bigint"), ("name", "text"), ("system_id", "bigint")),
+        catalog=False,
+        affects="locations",
+    ),
+    ReferenceUpsert(
+        "names",
+        "entity_names",
+        (("entity_id", "id", "bigint"), ("name", "name", "text"), ("category", "category", "text")),
+        catalog=False,
+        affects="locations",
+    ),
+)
+_STATEMENTS: Final = {upsert.field: upsert.statement() for upsert in UPSERTS}
 
 
 async def apply_reference(connection: DbConnection, message: ReferenceData) -> ApplyResult:
     await lock_reference_data(connection, exclusive=True)
-    if message.categories:
-        c = message.categories
-        await connection.execute(
-            _UPSERT_CATEGORIES,
-            [x.category_id for x in c],
-            [x.name for x in c],
-            [x.published for x in c],
-        )
-    if message.groups:
-        g = message.groups
-        await connection.execute(
-            _UPSERT_GROUPS,
-            [x.group_id for x in g],
-            [x.name for x in g],
-            [x.category_id for x in g],
-            [x.published for x in g],
-        )
-    if message.types:
-        t = message.types
-        changed = await connection.fetch(
-            _UPSERT_TYPES,
-            [x.type_id for x in t],
-            [x.name for x in t],
-            [x.group_id for x in t],
-            [x.category_id for x in t],
-            [x.published for x in t],
-            [x.market_group_id for x in t],
-            [x.volume for x in t],
-        )
-        if changed:
-            await connection.execute(DERIVE_FOR_TYPES, [row["type_id"] for row in changed])
-    if message.constellations:
-        k = message.constellations
-        await connection.execute(
-            _UPSERT_CONSTELLATIONS,
-            [x.constellation_id for x in k],
-            [x.name for x in k],
-            [x.region_id for x in k],
-            message.resolved_at,
-        )
-    if message.systems:
-        s = message.systems
-        await connection.execute(
-            _UPSERT_SYSTEMS,
-            [x.system_id for x in s],
-            [x.name for x in s],
-            [x.constellation_id for x in s],
-            [x.security_status for x in s],
-            message.resolved_at,
-        )
-    located: list[int] = []
-    if message.stations:
-        st = message.stations
-        rows = await connection.fetch(
-            _UPSERT_STATIONS,
-            [x.station_id for x in st],
-            [x.name for x in st],
-            [x.system_id for x in st],
-            message.resolved_at,
-        )
-        located.extend(row["id"] for row in rows)
-    if message.names:
-        n = message.names
-        rows = await connection.fetch(
-            _UPSERT_NAMES,
-            [x.id for x in n],
-            [x.name for x in n],
-            [x.category for x in n],
-            message.resolved_at,
-        )
-        located.extend(row["id"] for row in rows)
-    if located:
-        await connection.execute(DERIVE_FOR_LOCATIONS, located)
+    written: dict[Affects, list[int]] = {"types": [], "locations": [], "nothing": []}
+    for upsert in UPSERTS:
+        entries: list[BaseModel] = getattr(message, upsert.field)
+        if entries:
+            rows = await connection.fetch(
+                _STATEMENTS[upsert.field], *upsert.arguments(entries, message.resolved_at)
+            )
+            written[upsert.affects].extend(row["id"] for row in rows)
+    if written["types"]:
+        await connection.execute(DERIVE_FOR_TYPES, written["types"])
+    if written["locations"]:
+        await connection.execute(DERIVE_FOR_LOCATIONS, written["locations"])
     return ApplyResult()

@@ -25,7 +25,7 @@ from common.db import (
     Contract,
     ContractItem,
 )
-from common.derived_fields import derive_incoming
+from common.derived_fields import DERIVED_VALUES, derivation, lock_reference_data
 from common.messages import BidsBatch, ContractsBatch, ContractsDelisted, RegionSweep
 from common.stream import StreamLimits
 from services.persister.contract_rows import (
@@ -97,12 +97,17 @@ _UPSERT_CONTRACTS = f"""
 -- The batch reads its contracts' delisting notes (below; the statement sees them as they were
 -- before it) and removes them: a contract is published in one batch only, and any later
 -- delisting finds the contract itself.
+-- The derived fields come from the staged items and the reference data (see
+-- common.derived_fields), so each row is written once.
 WITH consumed_notes AS (
     DELETE FROM contract_delistings AS t USING incoming_contracts AS n
     WHERE t.contract_id = n.contract_id
-)
-INSERT INTO contracts AS c ({", ".join(CONTRACT_COLUMNS)})
--- in the order of CONTRACT_COLUMNS:
+),
+{derivation("SELECT contract_id FROM incoming_contracts", "incoming_contracts", "incoming_items")}
+INSERT INTO contracts AS c (
+    {", ".join(CONTRACT_COLUMNS)},
+    {", ".join(column for column, _ in DERIVED_VALUES)})
+-- in the order of CONTRACT_COLUMNS, then the derived fields:
 SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
     n.date_issued, n.date_expired, n.price::numeric, n.reward::numeric, n.collateral::numeric,
     n.buyout::numeric, n.volume,
@@ -113,8 +118,10 @@ SELECT n.contract_id, n.region_id, n.type, n.issuer_id, n.issuer_corporation_id,
     GREATEST(n.seen_at, t.last_seen_at, CASE WHEN s.newer AND s.listed THEN s.swept_at END),
     CASE WHEN s.newer AND s.listed THEN NULL WHEN d.delisted THEN t.gone_at
          WHEN s.newer THEN s.generation END,
-    CASE WHEN s.newer AND s.listed THEN s.generation ELSE d.source_last_modified END
+    CASE WHEN s.newer AND s.listed THEN s.generation ELSE d.source_last_modified END,
+    {", ".join(f"v.{name}" for _, name in DERIVED_VALUES)}
 FROM incoming_contracts AS n
+JOIN computed AS v ON v.contract_id = n.contract_id
 -- A batch applied after a newer delisting or sweep of its region (redelivered late, applied
 -- beside it, or by a replay's parallel applies): the row is what applying them in stream
 -- order would have made. The delisting first (it left a note, having found no contract):
@@ -154,7 +161,8 @@ ON CONFLICT (contract_id) DO UPDATE SET
                    THEN NULL ELSE c.gone_at END,
     first_seen_at = LEAST(c.first_seen_at, EXCLUDED.first_seen_at),
     last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
-    source_last_modified = EXCLUDED.source_last_modified
+    source_last_modified = EXCLUDED.source_last_modified,
+    {", ".join(f"{column} = EXCLUDED.{column}" for column, _ in DERIVED_VALUES)}
 WHERE c.source_last_modified < EXCLUDED.source_last_modified
 """
 
@@ -285,16 +293,18 @@ async def write_contract_rows(connection: DbConnection, rows: ContractRows) -> A
     await connection.copy_records_to_table(
         "incoming_contracts", records=rows.contracts, columns=INCOMING_CONTRACT_COLUMNS
     )
-    status = await connection.execute(_UPSERT_CONTRACTS)
-    items_written = 0
     if rows.items:
         await connection.copy_records_to_table(
             "incoming_items", records=rows.items, columns=INCOMING_ITEM_COLUMNS
         )
+    # After the region locks, before reading the reference data the derived fields use.
+    await lock_reference_data(connection, exclusive=False)
+    status = await connection.execute(_UPSERT_CONTRACTS)
+    items_written = 0
+    if rows.items:
         items_written = _rowcount(await connection.execute(_INSERT_ITEMS))
         if items_written < len(rows.items):
             await _check_item_ownership(connection)
-    await derive_incoming(connection)
     return ApplyResult(contracts_written=_rowcount(status), items_written=items_written)
 
 

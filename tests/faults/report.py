@@ -14,7 +14,7 @@ import json
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -82,59 +82,78 @@ def _columns_wrong(rows: list[Row]) -> int:
     )
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown table: the header line, its rule, a line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+    return lines
+
+
+def _yes_no(value: object) -> str:
+    return "yes" if value else "no"
+
+
 def matrix(rows: list[Row]) -> list[str]:
     """One line per fault: injections and the measured invariants."""
     faults: dict[str, list[Row]] = {}
     for row in rows:
         faults.setdefault(row["fault"], []).append(row)
-    lines = [
-        "| Fault | Injected | Recovered | Lost contracts | Partial | Wrong columns "
-        "| Duplicate rows | Gone but listed | Poison dead-lettered / sent (distinct) "
-        "| /readyz wrong | 5xx, deps up | 5xx, PostgreSQL down | Exited on their own "
-        "| Recovery p50 / max (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for fault, group in faults.items():
+    header = (
+        "Fault", "Injected", "Recovered", "Lost contracts", "Partial", "Wrong columns",
+        "Duplicate rows", "Gone but listed", "Poison dead-lettered / sent (distinct)",
+        "/readyz wrong", "5xx, deps up", "5xx, PostgreSQL down", "Exited on their own",
+        "Recovery p50 / max (s)",
+    )  # fmt: skip
+
+    def line(fault: str, group: list[Row]) -> list[object]:
         poison_sent = sum(row["poison_sent"] for row in group)
         poison = (
             "n/a"
             if not poison_sent
             else f"{sum(row['poison_dead_lettered'] for row in group)} / {poison_sent}"
         )
-        lines.append(
-            f"| {fault} | {len(group)} | {sum(1 for row in group if row['converged'])} "
-            f"| {_count(group, 'missing')} "
-            f"| {_count(group, 'partial')} "
-            f"| {_columns_wrong(group)} "
-            f"| {sum(row['duplicate_rows'] + row['api_duplicates'] for row in group)} "
-            f"| {_count(group, 'gone_but_listed')} | {poison} "
-            f"| {_count(group, 'false_ready') + _count(group, 'false_unready')} "
-            f"| {_count(group, 'api_errors_outside_outage')} "
-            f"| {_outage_errors(group)} "
-            f"| {_count(group, 'process_restarts')} "
-            f"| {_seconds(row['recovery_seconds'] for row in group)} |"
-        )
-    return lines
+        return [
+            fault,
+            len(group),
+            sum(1 for row in group if row["converged"]),
+            _count(group, "missing"),
+            _count(group, "partial"),
+            _columns_wrong(group),
+            sum(row["duplicate_rows"] + row["api_duplicates"] for row in group),
+            _count(group, "gone_but_listed"),
+            poison,
+            _count(group, "false_ready") + _count(group, "false_unready"),
+            _count(group, "api_errors_outside_outage"),
+            _outage_errors(group),
+            _count(group, "process_restarts"),
+            _seconds(row["recovery_seconds"] for row in group),
+        ]
+
+    return markdown_table(header, (line(fault, group) for fault, group in faults.items()))
 
 
 def details(rows: list[Row]) -> list[str]:
     """One line per injection."""
-    lines = [
-        "| Fault | Moment | What happened | Recovery (s) | Lost | Wrong columns "
-        "| Stream duplicates | Abandoned by JetStream | Verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])[:160]
+    header = (
+        "Fault", "Moment", "What happened", "Recovery (s)", "Lost", "Wrong columns",
+        "Stream duplicates", "Abandoned by JetStream", "Verdict",
+    )  # fmt: skip
+
+    def line(row: Row) -> list[object]:
         recovery = row["recovery_seconds"]
-        lines.append(
-            f"| {row['fault']} | {row['moment']} | {row['detail'][:70]} "
-            f"| {recovery if recovery is not None else 'never'} "
-            f"| {row['lost']} | {_columns_wrong([row])} | {row['stream_duplicates']} "
-            f"| {row['abandoned_without_dead_letter_count']} "
-            f"| {verdict} |"
-        )
-    return lines
+        return [
+            row["fault"],
+            row["moment"],
+            row["detail"][:70],
+            recovery if recovery is not None else "never",
+            row["lost"],
+            _columns_wrong([row]),
+            row["stream_duplicates"],
+            row["abandoned_without_dead_letter_count"],
+            "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])[:160],
+        ]
+
+    return markdown_table(header, (line(row) for row in rows))
 
 
 def totals(rows: list[Row]) -> list[str]:
@@ -169,17 +188,19 @@ def outage_answers(rows: list[Row]) -> list[str]:
     readyz = _answers(rows, "readyz_answers_while_down")
     if not reads and not readyz:
         return ["No API answer fell in a PostgreSQL outage in this run."]
-    lines = [
+    return [
         "API answers while PostgreSQL was down (from stop requested until "
         f"{RECOVERY_GRACE_SECONDS:g} s after it was back, for reads; surely down, for "
         "`/readyz`), by status and `Retry-After` header:",
         "",
-        "| Answer | Reads (`/v1/contracts…`) | `/readyz` |",
-        "|---|---|---|",
+        *markdown_table(
+            ("Answer", "Reads (`/v1/contracts…`)", "`/readyz`"),
+            (
+                (answer, reads.get(answer, 0), readyz.get(answer, 0))
+                for answer in sorted(set(reads) | set(readyz))
+            ),
+        ),
     ]
-    for answer in sorted(set(reads) | set(readyz)):
-        lines.append(f"| {answer} | {reads.get(answer, 0)} | {readyz.get(answer, 0)} |")
-    return lines
 
 
 def control(rows: list[Row]) -> list[str]:
@@ -238,18 +259,18 @@ def timings() -> list[str]:
         ("retry delay (s)", "HANGAR_RETRY_DELAY_SECONDS", "retry_delay_seconds"),
         ("max_deliver (persister's own count)", "HANGAR_MAX_DELIVER", "max_deliver"),
     ]
-    lines = ["| Setting | In the harness | Default |", "|---|---|---|"]
-    for label, variable, name in persister:
-        lines.append(
-            f"| persister {label} | {PERSISTER_ENV.get(variable, '-')} | {_default(name)} |"
-        )
-    for variable, value in FETCHER_ENV.items():
-        if variable != "HANGAR_CONTACT":
-            lines.append(f"| fetcher `{variable}` | {value} | (see FetcherSettings) |")
-    lines.append(
-        f"| API response cache (s) | {API_RESPONSE_CACHE_S:g} | {API_RESPONSE_CACHE_S:g} |"
+    settings: list[tuple[object, ...]] = [
+        (f"persister {label}", PERSISTER_ENV.get(variable, "-"), _default(name))
+        for label, variable, name in persister
+    ]
+    settings.extend(
+        (f"fetcher `{variable}`", value, "(see FetcherSettings)")
+        for variable, value in FETCHER_ENV.items()
+        if variable != "HANGAR_CONTACT"
     )
-    return lines
+    cache = f"{API_RESPONSE_CACHE_S:g}"
+    settings.append(("API response cache (s)", cache, cache))
+    return markdown_table(("Setting", "In the harness", "Default"), settings)
 
 
 def _optional(value: float | None, digits: int = 1) -> str:
@@ -261,24 +282,34 @@ def cluster(rows: list[Row]) -> list[str]:
     scenarios = [row for row in rows if row.get("record") == "cluster"]
     if not scenarios:
         return ["No cluster scenario ran in this run."]
-    lines = [
-        "| scenario | contracts | missing | extra | wrong items | without items | fetcher "
-        "publishing at the fault | fetcher exit | persisters exited on their own | leader "
-        "before → after | new leader (s) | restarted node current (s) | database equal to the "
-        "truth after (s) | publish retries |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in scenarios:
-        lines.append(
-            f"| {row['scenario']} | {row['contracts']} | {row['missing']} | {row['extra']} "
-            f"| {row['wrong_items']} | {row['without_items']} "
-            f"| {'yes' if row['fetcher_publishing_at_fault'] else 'no'} | {row['fetcher_exit']} "
-            f"| {row['persisters_exited_on_their_own']} "
-            f"| {row['leader_before']} → {row['leader_after']} "
-            f"| {_optional(row['election_seconds'])} | {_optional(row['catch_up_seconds'])} "
-            f"| {_optional(row['settle_seconds'])} | {row['publish_retries']} |"
-        )
-    return lines
+    header = (
+        "scenario", "contracts", "missing", "extra", "wrong items", "without items",
+        "fetcher publishing at the fault", "fetcher exit", "persisters exited on their own",
+        "leader before → after", "new leader (s)", "restarted node current (s)",
+        "database equal to the truth after (s)", "publish retries",
+    )  # fmt: skip
+    return markdown_table(
+        header,
+        (
+            [
+                row["scenario"],
+                row["contracts"],
+                row["missing"],
+                row["extra"],
+                row["wrong_items"],
+                row["without_items"],
+                _yes_no(row["fetcher_publishing_at_fault"]),
+                row["fetcher_exit"],
+                row["persisters_exited_on_their_own"],
+                f"{row['leader_before']} → {row['leader_after']}",
+                _optional(row["election_seconds"]),
+                _optional(row["catch_up_seconds"]),
+                _optional(row["settle_seconds"]),
+                row["publish_retries"],
+            ]
+            for row in scenarios
+        ),
+    )
 
 
 def replica(rows: list[Row]) -> list[str]:
@@ -286,20 +317,27 @@ def replica(rows: list[Row]) -> list[str]:
     scenarios = [row for row in rows if row.get("record") == "replica"]
     if not scenarios:
         return ["No read-replica scenario ran in this run."]
-    lines = [
-        "| contracts | missing on the replica | extra | wrong items | lag samples | largest "
-        "lag reported (s) | replica equal after the primary (s) | `/readyz` failures during "
-        "the load |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in scenarios:
-        lines.append(
-            f"| {row['contracts']} | {row['missing_on_replica']} | {row['extra_on_replica']} "
-            f"| {row['wrong_items_on_replica']} | {row['lag_samples']} "
-            f"| {row['max_lag_seconds']:.2f} | {row['catch_up_seconds']:.2f} "
-            f"| {row['readyz_failures_during_load']} |"
-        )
-    return lines
+    header = (
+        "contracts", "missing on the replica", "extra", "wrong items", "lag samples",
+        "largest lag reported (s)", "replica equal after the primary (s)",
+        "`/readyz` failures during the load",
+    )  # fmt: skip
+    return markdown_table(
+        header,
+        (
+            [
+                row["contracts"],
+                row["missing_on_replica"],
+                row["extra_on_replica"],
+                row["wrong_items_on_replica"],
+                row["lag_samples"],
+                f"{row['max_lag_seconds']:.2f}",
+                f"{row['catch_up_seconds']:.2f}",
+                row["readyz_failures_during_load"],
+            ]
+            for row in scenarios
+        ),
+    )
 
 
 def scale_out(rows: list[Row]) -> list[str]:
@@ -308,19 +346,24 @@ def scale_out(rows: list[Row]) -> list[str]:
     if not runs:
         return ["No scale-out measurement was recorded with this run."]
     run = runs[-1]
-    lines = [
+    return [
         f"{run['contracts']:,} contracts, medians of {run['repeat']}, load average "
         f"{run['load_average']:.1f} at the end:",
         "",
-        "| persisters | seconds | contracts/s | vs the first | busiest share of batches |",
-        "|---|---|---|---|---|",
+        *markdown_table(
+            ("persisters", "seconds", "contracts/s", "vs the first", "busiest share of batches"),
+            (
+                (
+                    row["persisters"],
+                    f"{row['seconds']:.2f}",
+                    f"{row['contracts_per_second']:,.0f}",
+                    f"{row['vs_first']:.2f}",
+                    f"{row['busiest_share']:.2f}",
+                )
+                for row in run["rows"]
+            ),
+        ),
     ]
-    for row in run["rows"]:
-        lines.append(
-            f"| {row['persisters']} | {row['seconds']:.2f} | {row['contracts_per_second']:,.0f} "
-            f"| {row['vs_first']:.2f} | {row['busiest_share']:.2f} |"
-        )
-    return lines
 
 
 def values(rows: list[Row]) -> dict[str, str]:

@@ -4,11 +4,8 @@ webhooks are signed, never follow redirects, and end failed (visible to the owne
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,52 +17,14 @@ from services.api.app import create_app
 from services.stack.servers import free_port
 from tests.support import factories as f
 from tests.support.accounts import account_api_settings, bearer, client_of, new_account
+from tests.support.live_feed import listening
 from tests.support.notifier import eventually, notifier_settings, persist, running_notifier
 from tests.support.receiver import serving, webhook_receiver
 from tests.support.stream import jetstream, publish
 
 
-async def _events(
-    client: httpx.AsyncClient, key: str, into: list[dict[str, Any]], last_event_id: str | None
-) -> None:
-    headers = bearer(key) | ({"Last-Event-ID": last_event_id} if last_event_id else {})
-    async with client.stream("GET", "/v1/alerts/stream", headers=headers) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        event: dict[str, Any] = {}
-        async for line in response.aiter_lines():
-            if line.startswith(":"):
-                into.append({"comment": line[1:].strip()})
-            elif line.startswith("id: "):
-                event["id"] = line[4:]
-            elif line.startswith("data: "):
-                event["data"] = orjson.loads(line[6:])
-            elif not line and event:
-                into.append(event)
-                event = {}
-
-
-@contextlib.asynccontextmanager
-async def _listening(
-    client: httpx.AsyncClient, key: str, last_event_id: str | None = None
-) -> AsyncIterator[list[dict[str, Any]]]:
-    received: list[dict[str, Any]] = []
-    task = asyncio.create_task(_events(client, key, received, last_event_id))
-    try:
-        await eventually(lambda: _any(received), within=30, what="the stream's first line")
-        yield received
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def _any(items: list[Any]) -> bool:
     return bool(items)
-
-
-def _alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in events if "data" in e]
 
 
 async def test_a_published_contract_reaches_the_live_feed_and_the_webhook(
@@ -97,20 +56,19 @@ async def test_a_published_contract_reaches_the_live_feed_and_the_webhook(
             webhook_ca_file=str(cert),
             public_base_url="https://hangar.example",
         )
-        async with _listening(client, key) as live, running_notifier(notifier):
+        async with listening(client, key) as live, running_notifier(notifier):
             await publish(
                 js, settings, f.batch([f.contract(7, price=1e6), f.contract(8, price=5e6)])
             )
             await persist(settings)
-            await eventually(lambda: _any(_alerts(live)), what="the alert on the live feed")
+            await eventually(lambda: _any(live.alerts()), what="the alert on the live feed")
             await eventually(lambda: _any(receiver.requests), what="the webhook call")
-            await eventually(
-                lambda: _any([e for e in live if e.get("comment") == "heartbeat"]),
-                what="a heartbeat",
-            )
-        (event,) = _alerts(live)
-        assert event["data"]["contract_id"] == 7
-        assert event["data"]["contract"]["price"] == "1000000.00"
+            await eventually(lambda: _any(live.comments("heartbeat")), what="a heartbeat")
+        (event,) = live.alerts()
+        assert event.data is not None
+        assert event.event_id is not None
+        assert event.data["contract_id"] == 7
+        assert event.data["contract"]["price"] == "1000000.00"
 
         (call,) = receiver.requests
         assert call.headers["content-type"] == "application/json"
@@ -121,15 +79,15 @@ async def test_a_published_contract_reaches_the_live_feed_and_the_webhook(
         assert body["link"] == "https://hangar.example/v1/contracts/7"
 
         # resumable: from an earlier id, the feed first sends what came after it
-        async with _listening(client, key, last_event_id="0") as resumed:
-            await eventually(lambda: _any(_alerts(resumed)), what="the replayed alert")
-        assert [e["id"] for e in _alerts(resumed)] == [event["id"]]
+        async with listening(client, key, last_event_id="0") as resumed:
+            await eventually(lambda: _any(resumed.alerts()), what="the replayed alert")
+        assert [e.event_id for e in resumed.alerts()] == [event.event_id]
 
         page = (await client.get("/v1/alerts", headers=bearer(key))).json()
         assert page["unread"] == 1
         assert page["items"][0]["webhook"]["status"] == "delivered"
         marked = await client.post(
-            "/v1/alerts/read", json={"alert_ids": [int(event["id"])]}, headers=bearer(key)
+            "/v1/alerts/read", json={"alert_ids": [int(event.event_id)]}, headers=bearer(key)
         )
         assert marked.json() == {"marked": 1}
         unread = (await client.get("/v1/alerts?unread=true", headers=bearer(key))).json()

@@ -28,6 +28,13 @@ INSERT INTO stations (station_id, name, system_id, resolved_at)
 SELECT 60000000 + s, 'Station ' || s, 30000000 + s % 500, now()
 FROM generate_series(0, 4999) AS s
 """
+#: The stations' 500 systems, true security from -0.5 to 1.0 (every class well represented).
+SYSTEMS = """
+INSERT INTO solar_systems (system_id, name, constellation_id, security_status, resolved_at)
+SELECT 30000000 + s, 'System ' || s, 20000000 + s / 10, round((s % 31 - 10) / 20.0, 3), now()
+FROM generate_series(0, 499) AS s
+"""
+SHIPS_MARKET_GROUP = 4
 
 
 def _page(**params: Any) -> Statement:
@@ -46,6 +53,17 @@ CONTENT_QUERIES: list[tuple[str, Statement]] = [
     ("from a system", _page(system_id=30000142, sort="price")),
     ("couriers by reward per m3", _page(type=["courier"], sort="reward_per_m3", order="desc")),
     ("couriers paying per m3", _page(min_reward_per_m3=1000)),
+    ("search, hostile text", _page(q="vexor%_\\.*(x+)+$ navy")),
+    ("a market group's subtree", _page(market_group_id=SHIPS_MARKET_GROUP)),
+    ("a market group by price", _page(market_group_id=SHIPS_MARKET_GROUP, sort="price")),
+    ("an unknown market group", _page(market_group_id=999_999_999)),
+    ("high sec", _page(security="highsec")),
+    ("low sec by price", _page(security="lowsec", sort="price", order="asc")),
+    ("null sec couriers", _page(security="nullsec", type=["courier"], sort="reward_per_m3")),
+    (
+        "low sec, a market group, all statuses",
+        _page(security="lowsec", market_group_id=SHIPS_MARKET_GROUP, status="all"),
+    ),
 ]
 
 
@@ -54,13 +72,26 @@ async def large_database(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.begin() as connection:
-            for statement in (GENERATE_CONTRACTS, GENERATE_ITEMS, BLUEPRINT_COPIES, STATIONS):
+            for statement in (
+                GENERATE_CONTRACTS,
+                GENERATE_ITEMS,
+                BLUEPRINT_COPIES,
+                STATIONS,
+                SYSTEMS,
+            ):
                 await connection.execute(text(statement))
             raw = await connection.get_raw_connection()
             await raw.driver_connection.execute(DERIVE_ALL)  # type: ignore[union-attr]
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("contracts", "contract_items", "stations", "item_types"):
+            for table in (
+                "contracts",
+                "contract_items",
+                "stations",
+                "solar_systems",
+                "item_types",
+                "market_groups",
+            ):
                 await connection.execute(text(f"ANALYZE {table}"))
         yield engine
     finally:

@@ -163,7 +163,9 @@ API_CONTENT: dict[int, dict[str, Any]] = {
 API_NO_NAMES = dict.fromkeys(
     (
         "region_name", "start_location_name", "end_location_name", "start_system_id",
-        "start_system_name", "issuer_name", "issuer_corporation_name",
+        "start_system_name", "issuer_name", "issuer_corporation_name", "start_constellation_name",
+        "start_region_name", "start_security_status", "start_security_class", "end_system_id",
+        "end_system_name", "end_constellation_name", "end_region_name",
     )
 )  # fmt: skip
 #: type_id -> (type, group id, group, category id, category) in the SDE catalog.

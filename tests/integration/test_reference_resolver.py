@@ -95,6 +95,8 @@ async def test_the_simulator_names_types_from_the_sde() -> None:
             "The Forge",
             "Jita IV - Moon 4 - Caldari Navy Assembly Plant",
         }
-        assert (await client.post("/universe/names", json=[10000002, 5])).status_code == 404
+        assert (
+            await client.post("/universe/names", json=[10000002, 1999999999])
+        ).status_code == 404
     sde = SdeIds.pinned()
     assert 17843 in sde.types

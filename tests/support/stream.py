@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from common.messages import (
     BidsBatch,
@@ -91,3 +92,13 @@ async def stream_messages(
     finally:
         await subscription.unsubscribe()
     return found
+
+
+async def consumer_settled(js: JetStreamContext, stream: str, durable: str) -> bool:
+    """The durable consumer has delivered something, and nothing is left to deliver or
+    waiting for an ack."""
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return False
+    return bool(info.delivered.stream_seq) and not info.num_pending and not info.num_ack_pending

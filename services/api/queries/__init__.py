@@ -5,7 +5,8 @@ committing):
 
 - ``list_contracts(connection, query, after, limit)``: one page of contracts matching a
   ``ContractListQuery`` (filters, sort, order) after a ``Keyset`` position; asyncpg records of
-  ``SUMMARY_COLUMNS``. ``count_contracts`` counts the same filters.
+  ``SUMMARY_COLUMNS``. ``count_contracts`` counts the same filters, ``count_facets`` counts
+  them by contract type and item category (bounded).
 - ``get_contract(session, contract_id)``: one contract with its items and bids, or ``None``.
 - ``region_freshness``, ``contract_stats``, ``ping``.
 
@@ -17,8 +18,9 @@ The other statements run through a SQLAlchemy connection.
 
 Modules: ``columns`` (tables, selected and sort columns), ``filters`` (parameters and WHERE
 conditions), ``shapes`` (the compiled-statement cache), ``listing`` (keyset pages),
-``counting`` (exact up to a threshold, estimated above), ``details`` (one contract, regions,
-stats). Generic machinery (statement cache, EXPLAIN, cents, LIKE) is in ``services.api.kit``.
+``counting`` (exact up to a threshold, estimated above), ``facets`` (bounded counts by
+contract type and item category), ``details`` (one contract, regions, stats). Generic
+machinery (statement cache, EXPLAIN, cents, LIKE) is in ``services.api.kit``.
 """
 
 from services.api.kit.explain import explain
@@ -45,6 +47,7 @@ from services.api.queries.details import (
     ping,
     region_freshness,
 )
+from services.api.queries.facets import FacetCounts, count_facets, facets_query, facets_statement
 from services.api.queries.filters import filter_params
 from services.api.queries.listing import (
     Keyset,
@@ -62,6 +65,7 @@ __all__ = [
     "SUMMARY_NAMES",
     "CompiledStatement",
     "ContractWithParts",
+    "FacetCounts",
     "Keyset",
     "Params",
     "Row",
@@ -71,10 +75,13 @@ __all__ = [
     "capped_count_statement",
     "contract_stats",
     "count_contracts",
+    "count_facets",
     "count_query",
     "estimate_query",
     "estimate_statement",
     "explain",
+    "facets_query",
+    "facets_statement",
     "filter_params",
     "get_contract",
     "list_contracts",

@@ -44,7 +44,21 @@ def test_an_empty_range_is_refused_and_a_point_range_is_not() -> None:
 def test_the_cursor_is_bound_to_filters_not_to_paging() -> None:
     base = ContractListQuery.model_validate({"type": ["auction"]})
     paged = ContractListQuery.model_validate(
-        {"type": ["auction"], "limit": 7, "count": True, "cursor": "x", "sort": "price"}
+        {
+            "type": ["auction"],
+            "limit": 7,
+            "count": True,
+            "facets": True,
+            "cursor": "x",
+            "sort": "price",
+        }
     )
     assert base.filter_fields() == paged.filter_fields()
     assert "limit" not in base.filter_fields()
+
+
+def test_the_search_text_needs_a_word_the_index_can_look_up() -> None:
+    assert ContractListQuery.model_validate({"q": "x  1mn"}).q == "x  1mn"
+    for text in ("%%%", "a b c", "__x__", "ab-cd"):
+        with pytest.raises(ValidationError, match="run of at least 3 letters or digits"):
+            ContractListQuery.model_validate({"q": text})

@@ -1,0 +1,472 @@
+"""Alert latency: from the moment a sweep's contracts batch is stored in JetStream to the moment
+a live-feed client of the API (``GET /v1/alerts/stream``, server-sent events) receives the alert,
+with 10,000 saved searches and a Forge-sized burst. Goal: p99 under 2 s.
+
+    uv run python -m benchmarks.bench_alert_latency [--contracts 35000] [--searches 10000]
+    uv run python -m benchmarks.bench_alert_latency --contracts 3000 --searches 1000   # quick
+    ... --logs DIR --log-level INFO   # keep the processes' output (the notifier logs each match)
+
+What runs: PostgreSQL, NATS JetStream and Redis as the tests find them; the persister, the
+notifier and the API as separate processes (``hangar-bay persister``, ``notifier``, ``api``) with
+their default settings. This process saves the searches, publishes the burst and reads the
+live feed.
+
+The searches are ``bench_notifier``'s (built by its own function): 90 % watchlists (one item type
+and a maximum price, half of them on a type the burst holds), 10 % searches without a type, all
+of one account, whose live feed is read. The burst: ``workload.py``'s Forge-like contracts as
+1000-contract ``ContractsBatch`` messages, published back to back, each publish awaiting
+JetStream's acknowledgement as the fetcher's publisher does. One more batch, published and
+alerted before the burst, warms the processes up and is not counted.
+
+Measured, per alert: stored (the message's JetStream timestamp, from its metadata) → received on
+the live feed. The baseline, measured in the same run: the persister's own latency per batch,
+stored → committed (the batch's contracts visible in PostgreSQL, polled every ``--poll``
+seconds); per alert, committed → received is then the notifier's and the API's share. Both
+clocks are this machine's wall clock (the NATS server's and this process's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+import orjson
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from benchmarks.bench_notifier import _insert_searches as insert_bench_notifier_searches
+from benchmarks.support import (
+    Databases,
+    Stopwatch,
+    benchmark_servers,
+    cleanup_after,
+    load_average,
+    note,
+    number,
+    percentile,
+    print_table,
+    unique_prefix,
+)
+from benchmarks.workload import Message, make_load
+from common.db import asyncpg_dsn
+from common.stream import ensure_streams
+from common.subjects import Subjects
+from services.api.account_store import add_key
+from services.notifier.settings import NotifierSettings
+from services.persister.settings import PersisterSettings
+from services.stack.servers import ServerUrls, free_port, wait_for_port
+from tests.support.live_feed import LiveFeed, listening
+
+CLI = [sys.executable, "-m", "services.cli"]
+GOAL_P99_SECONDS = 2.0
+#: The account ``bench_notifier``'s searches belong to.
+BENCH_ACCOUNT = "bench"
+
+
+@dataclass(frozen=True)
+class Logs:
+    """Where the processes' output goes (``None``: a temporary directory) and at what level."""
+
+    directory: Path | None
+    level: str
+
+
+@dataclass
+class Stack:
+    """The persister, notifier and API processes of one run, their output in ``log_dir``."""
+
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, arguments: Sequence[str], env: dict[str, str]) -> None:
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                [*CLI, *arguments], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def _log_directory(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="hangar-bench-alerts-") as temporary:
+        yield Path(temporary)
+
+
+@contextlib.contextmanager
+def running_stack(
+    urls: ServerUrls, prefix: str, database_url: str, api_port: int, logs: Logs
+) -> Iterator[Stack]:
+    env = {
+        **os.environ,
+        "HANGAR_DATABASE_URL": database_url,
+        "HANGAR_NATS_URL": urls.nats_url,
+        "HANGAR_REDIS_URL": urls.redis_url,
+        "HANGAR_NAME_PREFIX": prefix,
+        "HANGAR_LOG_LEVEL": logs.level,
+        "HANGAR_LOG_JSON": "true",
+    }
+    with _log_directory(logs.directory) as log_dir:
+        stack = Stack(log_dir)
+        try:
+            stack.start("persister", ["persister"], env)
+            stack.start("notifier", ["notifier"], env)
+            stack.start("api", ["api", "--port", str(api_port)], env)
+            wait_for_port(api_port, stack.processes["api"], "api", timeout=60)
+            yield stack
+        finally:
+            stack.stop()
+
+
+async def wait_until(
+    what: str, stack: Stack, within: float, condition: Callable[[], Awaitable[bool]]
+) -> None:
+    """Poll ``condition`` until it holds, the processes alive; fail after ``within`` s."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        stack.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not reached within {within:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def consumers_ready(js: JetStreamContext, subjects: Subjects) -> bool:
+    """Both durable consumers exist and have a pull request waiting."""
+    for durable in (subjects.persister_durable, subjects.notifier_durable):
+        try:
+            info = await js.consumer_info(subjects.stream, durable)
+        except NotFoundError:
+            return False
+        if not info.num_waiting:
+            return False
+    return True
+
+
+async def notifier_settled(js: JetStreamContext, subjects: Subjects) -> bool:
+    info = await js.consumer_info(subjects.stream, subjects.notifier_durable)
+    return not info.num_pending and not info.num_ack_pending
+
+
+class CommitWatch:
+    """When each batch became visible in PostgreSQL: one contract per batch is looked for
+    every ``interval`` seconds (the persister commits a fetch of batches in one transaction)."""
+
+    def __init__(self, markers: dict[int, int], interval: float) -> None:
+        self._pending = dict(markers)  # contract id -> batch index
+        self._interval = interval
+        self.committed: dict[int, float] = {}  # batch index -> wall clock
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    async def run(self, database_url: str) -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            while self._pending:
+                rows = await connection.fetch(
+                    "SELECT contract_id FROM contracts WHERE contract_id = ANY($1::bigint[])",
+                    list(self._pending),
+                )
+                seen = time.time()
+                for row in rows:
+                    self.committed[self._pending.pop(row["contract_id"])] = seen
+                await asyncio.sleep(self._interval)
+        finally:
+            await connection.close()
+
+
+async def stored_timestamps(
+    js: JetStreamContext, subjects: Subjects, count: int
+) -> dict[int, float]:
+    """Stream sequence → when JetStream stored the message (its metadata's timestamp), for the
+    first ``count`` contracts batches of the stream."""
+    subscription = await js.subscribe(subjects.all_contracts, ordered_consumer=True)
+    stored: dict[int, float] = {}
+    try:
+        for _ in range(count):
+            message = await subscription.next_msg(timeout=10)
+            stored[message.metadata.sequence.stream] = message.metadata.timestamp.timestamp()
+    finally:
+        await subscription.unsubscribe()
+    return stored
+
+
+async def analyze_contract_tables(database_url: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute("ANALYZE contracts, contract_items")
+    finally:
+        await connection.close()
+
+
+async def alerts_pushed(database_url: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        value = await connection.fetchval("SELECT count(*) FROM alerts WHERE NOT throttled")
+    finally:
+        await connection.close()
+    return int(value)
+
+
+async def prepare_database(
+    database_url: str, searches: int, parsed: list[dict[str, Any]], seed: int
+) -> str:
+    """Save the searches (as ``bench_notifier`` does) and return an API key of their account."""
+    contracts = [c for batch in parsed for c in batch["contracts"]]
+    load_types = sorted({item["type_id"] for c in contracts for item in c["items"]})
+    locations = sorted({c["start_location_id"] for c in contracts})
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        with Stopwatch() as watch:
+            await insert_bench_notifier_searches(connection, searches, load_types, locations, seed)
+        note(f"{searches:,} searches saved in {watch.seconds:.2f} s")
+        key = await add_key(connection, BENCH_ACCOUNT)
+    finally:
+        await connection.close()
+    return key.key
+
+
+async def publish(js: JetStreamContext, messages: Sequence[Message]) -> list[int]:
+    """Publish back to back, each acknowledged before the next; the stream sequences."""
+    sequences = []
+    for message in messages:
+        ack = await js.publish(
+            message.subject, message.body, headers={"Nats-Msg-Id": message.message_id}
+        )
+        sequences.append(ack.seq)
+    return sequences
+
+
+@dataclass
+class Figures:
+    batches: int
+    alerts: int
+    publish_seconds: float
+    persister: list[float]  # per batch: stored -> committed
+    alert: list[float]  # per alert: stored -> received
+    share: list[float]  # per alert: committed -> received
+    first_alert: list[float]  # per batch with alerts: stored -> its first alert received
+
+
+async def measure(
+    urls: ServerUrls,
+    contracts: int,
+    searches: int,
+    seed: int,
+    poll: float,
+    within: float,
+    logs: Logs,
+    analyze: bool = False,
+) -> Figures:
+    prefix = unique_prefix("alerts")
+    subjects = Subjects(prefix)
+    databases = Databases(urls.database_url, prefix)
+    async with cleanup_after(urls, prefix, databases, keep=False):
+        database_url = await databases.fresh("alerts")
+        load = make_load(contracts + 1000, seed, subjects)
+        parsed = [orjson.loads(message.body) for message in load.messages]
+        key = await prepare_database(database_url, searches, parsed, seed)
+        batch_of = {
+            c["contract_id"]: index for index, b in enumerate(parsed) for c in b["contracts"]
+        }
+        markers = {b["contracts"][-1]["contract_id"]: index for index, b in enumerate(parsed)}
+        client = await nats.connect(urls.nats_url)
+        api_port = free_port()
+        try:
+            js = client.jetstream()
+            await ensure_streams(js, subjects)
+            with running_stack(urls, prefix, database_url, api_port, logs) as stack:
+                await wait_until(
+                    "persister and notifier pulling",
+                    stack,
+                    120,
+                    lambda: consumers_ready(js, subjects),
+                )
+                async with (
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=60) as api,
+                    listening(api, key) as feed,
+                ):
+                    watch = CommitWatch(markers, poll)
+                    watching = asyncio.create_task(watch.run(database_url))
+
+                    async def all_received() -> bool:
+                        if watching.done():
+                            watching.result()  # the watch's own error, if it failed
+                        return await notifier_settled(js, subjects) and len(
+                            feed.alerts()
+                        ) >= await alerts_pushed(database_url)
+
+                    async def warmed_up() -> bool:
+                        return 0 in watch.committed and await all_received()
+
+                    async def burst_received() -> bool:
+                        return watch.done and await all_received()
+
+                    try:
+                        warm_up = await publish(js, load.messages[:1])
+                        await wait_until("the warm-up batch alerted", stack, within, warmed_up)
+                        if analyze:
+                            await analyze_contract_tables(database_url)
+                        with Stopwatch() as publishing:
+                            sequences = warm_up + await publish(js, load.messages[1:])
+                        await wait_until("the burst alerted", stack, within, burst_received)
+                    finally:
+                        watching.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await watching
+                stored_by_sequence = await stored_timestamps(js, subjects, len(sequences))
+        finally:
+            await client.close()
+    stored = [stored_by_sequence[sequence] for sequence in sequences]
+    return _figures(feed, stored, watch.committed, batch_of, publishing.seconds)
+
+
+def _figures(
+    feed: LiveFeed,
+    stored: list[float],
+    committed: dict[int, float],
+    batch_of: dict[int, int],
+    publish_seconds: float,
+) -> Figures:
+    burst = range(1, len(stored))  # batch 0 warmed up
+    alert: list[float] = []
+    share: list[float] = []
+    first: dict[int, float] = {}
+    for event in feed.alerts():
+        assert event.data is not None
+        batch = batch_of[event.data["contract_id"]]
+        if batch == 0:
+            continue
+        alert.append(event.received_at - stored[batch])
+        share.append(event.received_at - committed[batch])
+        first[batch] = min(first.get(batch, float("inf")), event.received_at - stored[batch])
+    return Figures(
+        batches=len(burst),
+        alerts=len(alert),
+        publish_seconds=publish_seconds,
+        persister=[committed[batch] - stored[batch] for batch in burst],
+        alert=alert,
+        share=share,
+        first_alert=list(first.values()),
+    )
+
+
+def _row(label: str, values: list[float]) -> list[str]:
+    if not values:
+        return [label, "0", "-", "-", "-"]
+    return [
+        label,
+        number(len(values)),
+        number(percentile(values, 0.50), 3),
+        number(percentile(values, 0.99), 3),
+        number(max(values), 3),
+    ]
+
+
+def report(figures: Figures, contracts: int, searches: int, poll: float) -> None:
+    notifier, persister = NotifierSettings(), PersisterSettings()
+    print_table(
+        f"Alert latency, seconds: {figures.batches} batches ({contracts:,} contracts) published"
+        f" in {figures.publish_seconds:.2f} s, {searches:,} saved searches,"
+        f" {figures.alerts:,} alerts on the live feed",
+        ["measure", "count", "p50", "p99", "max"],
+        [
+            _row("baseline: persister, stored → committed (per batch)", figures.persister),
+            _row("alert: stored → received on the live feed", figures.alert),
+            _row("notifier + API: committed → received", figures.share),
+            _row("first alert of each batch: stored → received", figures.first_alert),
+        ],
+    )
+    if figures.alert:
+        p99 = percentile(figures.alert, 0.99)
+        verdict = "met" if p99 < GOAL_P99_SECONDS else "NOT met"
+        note(
+            f"goal: p99 stored → received < {GOAL_P99_SECONDS:.0f} s: {verdict} (p99 {p99:.3f} s);"
+            f" alert p99 / persister p99 = {p99 / percentile(figures.persister, 0.99):.2f}"
+        )
+    note(
+        f"defaults in force: notifier fetch_batch {notifier.fetch_batch},"
+        f" visibility_retry_seconds {notifier.visibility_retry_seconds};"
+        f" persister fetch_batch {persister.fetch_batch},"
+        f" apply_concurrency {persister.apply_concurrency};"
+        f" commits polled every {poll * 1000:.0f} ms"
+    )
+
+
+async def main(options: argparse.Namespace) -> None:
+    with benchmark_servers(options.work_dir) as urls:
+        note(load_average())
+        note(f"cores: {os.cpu_count()}")
+        figures = await measure(
+            urls,
+            options.contracts,
+            options.searches,
+            options.seed,
+            options.poll,
+            options.timeout,
+            Logs(options.logs, options.log_level),
+            options.analyze_after_warm_up,
+        )
+        if options.analyze_after_warm_up:
+            note("ANALYZE of contracts and contract_items ran after the warm-up batch")
+        report(figures, options.contracts, options.searches, options.poll)
+        note(load_average())
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--contracts", type=int, default=35_000, help="contracts in the burst")
+    parser.add_argument("--searches", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--poll", type=float, default=0.01, help="commit polling interval (s)")
+    parser.add_argument("--timeout", type=float, default=900, help="longest wait for a phase (s)")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--logs", type=Path, default=None, help="keep the processes' output in this directory"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="the processes' log level")
+    parser.add_argument(
+        "--analyze-after-warm-up",
+        action="store_true",
+        help="ANALYZE the contract tables before the burst (the planner then knows their "
+        "statistics, as autovacuum would tell it later)",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))
