@@ -13,6 +13,8 @@ from services.api.system_security import SecurityClass
 
 MAX_ID = 2**63 - 1
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID)]
+#: Categories, groups and market groups are 32-bit ids in EVE's static data and here.
+CatalogId = Annotated[int, Field(gt=0, le=2**31 - 1)]
 SearchText = Annotated[
     str,
     Field(
@@ -48,13 +50,13 @@ class ContentFilters(BaseModel):
     ship: bool | None = Field(
         None, description="true: an offered item is a ship (category Ship); false: none is."
     )
-    category_id: PositiveId | None = Field(
+    category_id: CatalogId | None = Field(
         None, description="An offered item's type is in this category (6: Ship, 9: Blueprint)."
     )
-    group_id: PositiveId | None = Field(
+    group_id: CatalogId | None = Field(
         None, description="An offered item's type is in this group (26: Cruiser)."
     )
-    market_group_id: PositiveId | None = Field(
+    market_group_id: CatalogId | None = Field(
         None,
         description=(
             "An offered item's type is in this market group or any group below it (4: Ships). "

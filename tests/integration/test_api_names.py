@@ -384,6 +384,19 @@ async def test_security_class_of_the_start_system(settings_with_space: ApiSettin
     assert refused.status_code == 422
 
 
+@pytest.mark.parametrize("name", ["category_id", "group_id", "market_group_id"])
+async def test_catalog_ids_beyond_32_bits_are_refused(
+    settings_with_world: ApiSettings, name: str
+) -> None:
+    async with api_client(settings_with_world) as client:
+        refused = await client.get("/v1/contracts", params={name: 2**31})
+        largest = await client.get("/v1/contracts", params={name: 2**31 - 1})
+    assert refused.status_code == 422, refused.text
+    assert name in refused.text
+    assert largest.status_code == 200
+    assert largest.json()["items"] == []
+
+
 async def test_rows_name_the_systems_constellations_and_regions(
     settings_with_space: ApiSettings,
 ) -> None:
