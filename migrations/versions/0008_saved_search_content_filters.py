@@ -6,8 +6,8 @@ filed under match keys (``saved_search_keys``), through which a batch's contract
 the searches that can match them; the searches already saved are filed here, by the rule of
 ``common/search_keys.py`` as it stands for the filters they can have (no content filter).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 09:45:00.000000
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
