@@ -55,33 +55,35 @@ class Catalog:
 
 
 def _content_filters(rng: Random, catalog: Catalog) -> dict[str, Any]:
+    """A content-filter search as narrow as a trader's: a few alerts per thousand contracts."""
     kind = rng.choice(CONTENT_KINDS)
     if kind == "q":
         words = rng.choice(catalog.names).lower().split()
         return {"q": " ".join(words[: rng.randint(1, 2)]).ljust(3)}
     if kind == "ship":
-        return {"ship": True, "max_price": rng.choice((1e7, 1e8, 1e9))}
+        return {"ship": True, "max_price": rng.choice((1e5, 1e6)), "region_id": [REGION]}
     if kind == "category":
-        return {"category_id": rng.choice(catalog.categories), "region_id": [REGION]}
+        return {"category_id": rng.choice(catalog.categories), "max_price": 1e5}
     if kind == "group":
-        return {"group_id": rng.choice(catalog.groups)}
+        return {"group_id": rng.choice(catalog.groups), "max_price": rng.choice((1e6, 1e7))}
     if kind == "bpc":
-        return {"bpc": True, "min_me": rng.randint(8, 10), "min_runs": rng.choice((1, 10, 50))}
+        return {"bpc": True, "min_me": 10, "min_te": rng.choice((16, 20)), "min_runs": 50}
     if kind == "system":
-        return {"system_id": JITA, "type": [rng.choice(("item_exchange", "auction"))]}
-    return {"min_reward_per_m3": rng.choice((100, 500, 1000)), "type": ["courier"]}
+        return {"system_id": JITA, "q": rng.choice(catalog.names).lower()[:20].ljust(3)}
+    return {"min_reward_per_m3": rng.choice((2000, 5000)), "type": ["courier"]}
 
 
 #: The columns of a type-less search the bench's filter sets use (search_store.py's).
 _SCALARS = (
     "min_price", "max_price", "start_location_id", "ship", "category_id", "group_id", "bpc",
-    "min_runs", "min_me", "system_id", "min_reward_per_m3",
+    "min_runs", "min_me", "min_te", "system_id", "min_reward_per_m3",
 )  # fmt: skip
 _STAGING = """
 CREATE TEMPORARY TABLE searches_in (
     ordinal int, filters jsonb, region_ids bigint[], contract_types text[],
     min_price numeric, max_price numeric, start_location_id bigint, ship boolean,
-    category_id int, group_id int, bpc boolean, min_runs int, min_me int, system_id bigint,
+    category_id int, group_id int, bpc boolean, min_runs int, min_me int, min_te int,
+    system_id bigint,
     min_reward_per_m3 float8, q_pattern text
 ) ON COMMIT DROP
 """
@@ -89,6 +91,8 @@ _COLUMNS = ", ".join(("filters", "region_ids", "contract_types", *_SCALARS, "q_p
 
 
 def _search_row(ordinal: int, filters: dict[str, Any]) -> tuple[object, ...]:
+    unstored = set(filters) - {"q", "region_id", "type", *_SCALARS}
+    assert not unstored, f"no column for {unstored}"
     q = filters.get("q")
     return (
         ordinal,

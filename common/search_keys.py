@@ -32,15 +32,16 @@ class MatchKey:
     contract: str
 
 
-#: Most selective first: a search is filed under the first of these it has.
+#: Most selective first: a search is filed under the first of these it has. A place comes after
+#: words and groups: a trade hub's station or system holds a large share of all contracts.
 MATCH_KEYS: Final = (
-    MatchKey("start_location", "start_location_id", "b.start_location_id"),
-    MatchKey("end_location", "end_location_id", "b.end_location_id"),
     MatchKey("issuer", "issuer_id", "b.issuer_id"),
     MatchKey("issuer_corporation", "issuer_corporation_id", "b.issuer_corporation_id"),
-    MatchKey("system", "system_id", "b.start_system_id"),
     MatchKey("word", "q", "unnest(b.word_keys)"),
     MatchKey("group", "group_id", "unnest(b.group_ids)"),
+    MatchKey("end_location", "end_location_id", "b.end_location_id"),
+    MatchKey("start_location", "start_location_id", "b.start_location_id"),
+    MatchKey("system", "system_id", "b.start_system_id"),
     MatchKey("category", "category_id", "unnest(b.category_ids)"),
     MatchKey("ship", "ship", "CASE WHEN b.is_ship THEN 'true' END"),
     MatchKey("bpc", "bpc", "CASE WHEN b.has_bpc THEN 'true' END"),

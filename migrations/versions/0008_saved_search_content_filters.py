@@ -42,11 +42,11 @@ INSERT INTO saved_search_keys (match_key, search_id)
 SELECT DISTINCT k.match_key, s.search_id
 FROM saved_searches AS s
 CROSS JOIN LATERAL unnest(CASE
-    WHEN s.start_location_id IS NOT NULL THEN ARRAY['start_location:' || s.start_location_id]
-    WHEN s.end_location_id IS NOT NULL THEN ARRAY['end_location:' || s.end_location_id]
     WHEN s.issuer_id IS NOT NULL THEN ARRAY['issuer:' || s.issuer_id]
     WHEN s.issuer_corporation_id IS NOT NULL
         THEN ARRAY['issuer_corporation:' || s.issuer_corporation_id]
+    WHEN s.end_location_id IS NOT NULL THEN ARRAY['end_location:' || s.end_location_id]
+    WHEN s.start_location_id IS NOT NULL THEN ARRAY['start_location:' || s.start_location_id]
     WHEN cardinality(s.region_ids) > 0
         THEN ARRAY(SELECT 'region:' || r FROM unnest(s.region_ids) AS r)
     WHEN cardinality(s.contract_types) > 0

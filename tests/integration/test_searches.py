@@ -125,7 +125,7 @@ async def test_a_search_with_content_filters_stores_columns_and_match_keys(
         ]  # fmt: skip
         assert (row["system_id"], row["min_reward_per_m3"]) == (30000142, 0.0)
         keys = await fetch(settings.database_url, "SELECT * FROM saved_search_keys")
-        assert [(k["match_key"], k["search_id"]) for k in keys] == [("system:30000142", search_id)]
+        assert [(k["match_key"], k["search_id"]) for k in keys] == [("word:vex", search_id)]
 
         replaced = await client.put(
             f"/v1/searches/{search_id}",
