@@ -104,20 +104,23 @@ _PREDICATES = f"""s.created_at <= $2
 {_BOUNDS}
 {_CONTENT}"""
 
-#: What the predicates read of a contract's items and places, once per contract of the batch.
-_OFFERED_TYPES = """
-        SELECT DISTINCT t.{column} FROM contract_items AS i
-        JOIN item_types AS t ON t.type_id = i.type_id
-        WHERE i.contract_id = c.contract_id AND i.is_included"""
-
 MATCH_STATEMENT = f"""
 WITH batch AS MATERIALIZED (
+    -- what the predicates read of a contract's items and places, once per contract
     SELECT c.*, st.system_id AS start_system_id,
-        ARRAY({_OFFERED_TYPES.format(column="category_id")}) AS category_ids,
-        ARRAY({_OFFERED_TYPES.format(column="group_id")}) AS group_ids,
+        coalesce(o.category_ids, '{{}}') AS category_ids,
+        coalesce(o.group_ids, '{{}}') AS group_ids,
         {word_keys_sql("c.search_text")} AS word_keys
     FROM contracts AS c
     LEFT JOIN stations AS st ON st.station_id = c.start_location_id
+    LEFT JOIN (
+        SELECT i.contract_id, array_agg(DISTINCT t.category_id) AS category_ids,
+            array_agg(DISTINCT t.group_id) AS group_ids
+        FROM contract_items AS i
+        JOIN item_types AS t ON t.type_id = i.type_id
+        WHERE i.contract_id = ANY($1::bigint[]) AND i.is_included
+        GROUP BY i.contract_id
+    ) AS o ON o.contract_id = c.contract_id
     WHERE c.contract_id = ANY($1::bigint[]) AND c.status = 'outstanding'
 ), by_type AS (
     SELECT DISTINCT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour
