@@ -36,7 +36,7 @@ from common.db import asyncpg_dsn
 from common.sde.loader import load_catalog
 from common.search_keys import search_keys
 from common.subjects import Subjects
-from common.text_search import word_prefix_pattern
+from services.api.name_filters import word_search_params
 from services.notifier.matching import DbConnection, match_contracts
 from services.persister.applier import Delivery, apply_deliveries
 
@@ -100,7 +100,7 @@ def _search_row(ordinal: int, filters: dict[str, Any]) -> tuple[object, ...]:
         filters.get("region_id", []),
         filters.get("type", []),
         *(filters.get(name) for name in _SCALARS),
-        word_prefix_pattern(q) if q is not None else None,
+        word_search_params(q)[1] if q is not None else None,
     )
 
 
@@ -135,9 +135,11 @@ async def _insert_searches(
     load_types: list[int],
     locations: list[int],
     seed: int,
-    content_share: float,
-    catalog: Catalog | None,
+    content_share: float = 0.0,
+    catalog: Catalog | None = None,
 ) -> None:
+    """The searches (also bench_alert_latency's), with their types and match keys; a share
+    ``content_share`` of them content-filter searches drawn from ``catalog``."""
     rng = Random(seed)
     account = await connection.fetchval(
         "INSERT INTO accounts (name) VALUES ('bench') RETURNING account_id"

@@ -496,7 +496,7 @@ class SavedSearch(Base):
     )
     # What contracts hold and where (the content filters): NULL when not asked.
     q_pattern: Mapped[str | None] = mapped_column(
-        Text, comment="regular expression of the q filter (common/text_search.py)"
+        Text, comment="regular expression of the q filter (services/api/name_filters.py)"
     )
     ship: Mapped[bool | None] = mapped_column(Boolean)
     category_id: Mapped[int | None] = mapped_column(Integer)

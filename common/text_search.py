@@ -1,16 +1,17 @@
-"""The search by name (``q``): the query text, lower-cased with its whitespace collapsed, must
-start at a word boundary of a contract's ``search_text`` (the start of the text, or after a
-character that is not a word character): "vexor navy" finds "vexor navy issue", "navy" finds
-it too, "exor" does not.
+"""Word keys of the search by name (``q``): what lets the notifier meet only the saved searches
+whose first word a contract holds, instead of every search.
 
-Word characters are ASCII letters, digits and ``_`` (``search_text`` is lower case), spelled
-out rather than ``\\w``: PostgreSQL's ``\\w`` depends on the database's locale, Python's does
-not, and the two sides below must agree.
+``q`` finds its text where a word of a contract's ``search_text`` starts (the start of the
+text, or after a character that is no letter or digit): the API's regular expression
+(``services/api/name_filters.py``, stored with each saved search). A text the query is found
+in holds a word (a run of letters and digits, as that expression's ``[[:alnum:]]`` sees them)
+that begins with the first characters of the query's first word: that prefix is the query's
+key, and the prefixes of a contract's words are its keys.
 
-One rule for every reader of ``search_text``: a PostgreSQL regular expression (``~``) in which
-every character of the query matches itself, and the first characters of the query's first
-word, which a contract's words must begin with (what lets the notifier meet only the searches
-whose first word a contract holds, instead of every search).
+Only ASCII letters and digits make a query's key: PostgreSQL's ``[[:alnum:]]`` depends on the
+database's locale beyond ASCII, Python's ``isalnum`` does not. A query whose first word does
+not start with one, or whose short first word runs on into a character outside ASCII, has no
+key (its search is filed under another filter, or ``any``).
 """
 
 from __future__ import annotations
@@ -18,43 +19,35 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: What is not a word character, in PostgreSQL's regular expressions (lower-case text).
-SEPARATOR_CLASS: Final = "[^a-z0-9_]"
-_WORD: Final = re.compile(r"[a-z0-9_]+")
-#: ASCII characters a regular expression may give a meaning to: each is escaped with a
-#: backslash (before a non-alphanumeric character it means the character itself). No
-#: character outside ASCII has a meaning.
-_SPECIAL: Final = re.compile(r"([\x21-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7e])")
 #: How many first characters of a word key it (a query has at least 3 characters).
 WORD_KEY_LENGTH: Final = 3
-
-
-def normalized_query(text: str) -> str:
-    """Lower-cased, whitespace collapsed: the form ``search_text`` is compared in."""
-    return " ".join(text.lower().split())
-
-
-def word_prefix_pattern(text: str) -> str:
-    """A PostgreSQL regular expression finding ``text`` at a word boundary of a lower-case
-    text; every character of ``text`` matches itself."""
-    query = normalized_query(text)
-    escaped = _SPECIAL.sub(r"\\\1", query)
-    if _WORD.match(query):
-        return f"(^|{SEPARATOR_CLASS}){escaped}"
-    return escaped  # starts with a separator: it is a word boundary wherever it is
+_ASCII_ALNUM: Final = re.compile(r"[a-z0-9]+")
+#: What separates words, in PostgreSQL's regular expressions (the API's word start).
+_SEPARATORS_SQL: Final = "[^[:alnum:]]+"
 
 
 def first_word_key(text: str) -> str | None:
-    """The first characters of the query's first word: a contract whose text the query is
-    found in has a word starting with them (no key when the query starts with a separator)."""
-    found = _WORD.match(normalized_query(text))
-    return found.group()[:WORD_KEY_LENGTH] if found else None
+    """The first characters of the query's first word, which a contract's word starts with
+    wherever the query is found; ``None`` when they cannot be told apart from the locale."""
+    words = text.lower().split()
+    if not words:
+        return None
+    first = words[0]
+    found = _ASCII_ALNUM.match(first)
+    if found is None:
+        return None
+    run = found.group()
+    if len(run) >= WORD_KEY_LENGTH:
+        return run[:WORD_KEY_LENGTH]
+    after = first[len(run) : len(run) + 1]
+    # a short word ends there only if what follows is no letter or digit in any locale
+    return run if after == "" or after.isascii() else None
 
 
 def word_keys_sql(text: str) -> str:
     """SQL: the distinct word keys (first characters of each word) of the SQL text ``text``,
-    as an array: a text ``q`` is found in holds ``first_word_key(q)``."""
+    as an array."""
     return (
         f"ARRAY(SELECT DISTINCT left(w, {WORD_KEY_LENGTH})"
-        f" FROM regexp_split_to_table({text}, '{SEPARATOR_CLASS}+') AS w WHERE w <> '')"
+        f" FROM regexp_split_to_table({text}, '{_SEPARATORS_SQL}') AS w WHERE w <> '')"
     )

@@ -64,7 +64,7 @@ def upgrade() -> None:
             "q_pattern",
             sa.Text(),
             nullable=True,
-            comment="regular expression of the q filter (common/text_search.py)",
+            comment="regular expression of the q filter (services/api/name_filters.py)",
         ),
     )
     for name, type_ in _CONTENT_COLUMNS:

@@ -12,8 +12,8 @@ from common.webhook_guard import UnsafeWebhookTargetError, parse_target
 from services.api.name_schemas import ContentFilters
 from services.api.schemas import ContractListQuery
 
-#: Parameters of ``GET /v1/contracts`` that page or sort a list: not filters.
-PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count"})
+#: Parameters of ``GET /v1/contracts`` that page, sort or count a list: not filters.
+PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count", "facets"})
 #: The filters on what contracts hold and where that the notifier matches: ``q`` as a
 #: regular expression, the others as columns of the same name (``search_store.py``), each with
 #: its predicate in ``services/notifier/matching.py``. A content filter of ``GET /v1/contracts``
@@ -44,7 +44,7 @@ def _never_matching(query: ContractListQuery) -> list[str]:
 def _only_filters(query: ContractListQuery) -> ContractListQuery:
     paging = sorted(PAGING_PARAMETERS & query.model_fields_set)
     if paging:
-        raise ValueError(f"not filters (they page or sort a list): {', '.join(paging)}")
+        raise ValueError(f"not filters (they page, sort or count a list): {', '.join(paging)}")
     never = _never_matching(query)
     if never:
         raise ValueError(f"can never match: {'; '.join(never)}")

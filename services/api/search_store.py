@@ -12,7 +12,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from common.search_keys import search_keys
-from common.text_search import word_prefix_pattern
+from services.api.name_filters import word_search_params
 from services.api.schemas import ContractListQuery
 from services.api.search_schemas import MATCHED_CONTENT_SCALARS, SearchIn
 
@@ -61,7 +61,8 @@ def column_values(search: SearchIn) -> list[Any]:
         **{name: getattr(query, name) for name in SCALAR_FILTERS},
         "has_type_filter": bool(query.contains_type_id),
         "title_pattern": title_pattern(query.title) if query.title is not None else None,
-        "q_pattern": word_prefix_pattern(query.q) if query.q is not None else None,
+        # the exact test of GET /v1/contracts (its LIKE is only the index's candidate test)
+        "q_pattern": word_search_params(query.q)[1] if query.q is not None else None,
         "webhook_url": search.webhook_url,
         "max_alerts_per_hour": search.max_alerts_per_hour,
     }

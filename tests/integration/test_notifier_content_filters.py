@@ -84,7 +84,7 @@ FILTERS: list[tuple[dict[str, Any], list[int]]] = [
     ({"q": "vexor navy"}, [1]),
     ({"q": "navy"}, [1, 3, 4]),  # the courier's label names the Caldari Navy Assembly Plant
     ({"q": "moon 4"}, [3]),
-    ({"q": "n.vy"}, []),  # "." is no wildcard
+    ({"q": "vexor.navy"}, []),  # "." is no wildcard
     ({"q": "exor"}, []),  # not at the start of a word
     ({"ship": True}, [1]),
     ({"ship": False}, [2, 3, 4]),
@@ -138,11 +138,9 @@ async def test_each_content_filter_matches_as_the_contracts_list_does(
     matched = [sorted(c for s, c in pairs if s == search_id) for search_id in searches]
     assert list(zip([fl for fl, _ in FILTERS], matched, strict=True)) == FILTERS
 
-    # the contracts list agrees (its name search is its own: compared on the other filters)
+    # the contracts list agrees
     async with client_of(account_api_settings(settings)) as client:
         for filters, expected in FILTERS:
-            if "q" in filters:
-                continue
             listed = await client.get("/v1/contracts", params=filters)
             assert listed.status_code == 200, listed.text
             ids = sorted(row["contract_id"] for row in listed.json()["items"])

@@ -119,7 +119,7 @@ async def test_a_search_with_content_filters_stores_columns_and_match_keys(
         assert created.json()["filters"] == {**filters, "min_reward_per_m3": 0.0}
         search_id = created.json()["search_id"]
         (row,) = await fetch(settings.database_url, "SELECT * FROM saved_searches")
-        assert row["q_pattern"] == r"(^|[^a-z0-9_])vexor navy \("
+        assert row["q_pattern"] == r"(^|[^[:alnum:]])vexor[[:space:]]+navy[[:space:]]+\("
         assert [row[name] for name in ("ship", "category_id", "group_id", "bpc")] == [
             True, 6, 26, False,
         ]  # fmt: skip
@@ -153,6 +153,9 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("unknown filter", {**WATCH, "filters": {"colour": "red"}}, "colour"),
     ("unknown field", {**WATCH, "owner": 7}, "owner"),
     ("paging is no filter", {**WATCH, "filters": {"limit": 5}}, "filters"),
+    ("facets are no filter", {**WATCH, "filters": {"facets": True}}, "filters"),
+    ("market groups not matched", {**WATCH, "filters": {"market_group_id": 4}}, "filters"),
+    ("security not matched", {**WATCH, "filters": {"security": "highsec"}}, "filters"),
     ("gone never matches new", {**WATCH, "filters": {"status": "gone"}}, "filters"),
     ("copy bounds need a copy", {**WATCH, "filters": {"bpc": False, "min_me": 8}}, "filters"),
     ("a ship is no non-ship", {**WATCH, "filters": {"ship": False, "category_id": 6}}, "filters"),
