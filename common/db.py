@@ -510,6 +510,8 @@ class SavedSearch(Base):
     max_te: Mapped[int | None] = mapped_column(Integer)
     system_id: Mapped[int | None] = mapped_column(BigInteger)
     min_reward_per_m3: Mapped[float | None] = mapped_column(Double)
+    market_group_id: Mapped[int | None] = mapped_column(Integer)
+    security: Mapped[str | None] = mapped_column(Text)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(Text)
     max_alerts_per_hour: Mapped[int | None] = mapped_column(Integer)

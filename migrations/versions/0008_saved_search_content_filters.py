@@ -1,10 +1,11 @@
 """saved searches: content filters and match keys
 
 A saved search takes the content filters of ``GET /v1/contracts`` (q, ship, category, group,
-blueprint copies, system, reward per m3) as typed columns. Searches without item types are
-filed under match keys (``saved_search_keys``), through which a batch's contracts find only
-the searches that can match them; the searches already saved are filed here, by the rule of
-``common/search_keys.py`` as it stands for the filters they can have (no content filter).
+blueprint copies, system, reward per m3, market group, security class) as typed columns.
+Searches without item types are filed under match keys (``saved_search_keys``), through which
+a batch's contracts find only the searches that can match them; the searches already saved are
+filed here, by the rule of ``common/search_keys.py`` as it stands for the filters they can have
+(no content filter).
 
 Revision ID: 0008
 Revises: 0007
@@ -35,6 +36,8 @@ _CONTENT_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
     ("max_te", sa.Integer()),
     ("system_id", sa.BigInteger()),
     ("min_reward_per_m3", sa.Double()),
+    ("market_group_id", sa.Integer()),
+    ("security", sa.Text()),
 )
 
 _FILE_EXISTING_SEARCHES = """

@@ -20,7 +20,7 @@ PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count", "fac
 #: not listed here is refused rather than stored and alerted on contracts it excludes.
 MATCHED_CONTENT_SCALARS = (
     "ship", "category_id", "group_id", "bpc", "min_runs", "max_runs", "min_me", "max_me",
-    "min_te", "max_te", "system_id", "min_reward_per_m3",
+    "min_te", "max_te", "system_id", "min_reward_per_m3", "market_group_id", "security",
 )  # fmt: skip
 UNMATCHED_PARAMETERS = frozenset(ContentFilters.model_fields) - {"q", *MATCHED_CONTENT_SCALARS}
 _BLUEPRINT_BOUNDS = ("min_runs", "max_runs", "min_me", "max_me", "min_te", "max_te")

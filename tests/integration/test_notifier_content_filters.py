@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from common.esi_models import EsiItem
-from common.messages import ContractWithItems, ReferenceData, ReferenceStation
+from common.messages import ContractWithItems, ReferenceData, ReferenceStation, ReferenceSystem
 from common.settings import HangarSettings
 from tests.support import factories as f
 from tests.support.accounts import account_api_settings, client_of, new_account
@@ -27,6 +27,7 @@ JITA_STATION, JITA = 60003760, 30000142
 AMARR_STATION, AMARR = 60008494, 30002187
 VEXOR_NAVY_ISSUE, RIFTER_BLUEPRINT, TRITANIUM = 17843, 691, 34
 CRUISER_GROUP, BATTLESHIP_GROUP, SHIP_CATEGORY, BLUEPRINT_CATEGORY = 26, 27, 6, 9
+SHIPS_MARKET_GROUP, BLUEPRINTS_MARKET_GROUP = 4, 2
 
 
 def _item(contract_id: int, n: int, type_id: int, **fields: Any) -> EsiItem:
@@ -102,6 +103,11 @@ FILTERS: list[tuple[dict[str, Any], list[int]]] = [
     ({"system_id": AMARR}, [2]),
     ({"min_reward_per_m3": 500}, [3]),
     ({"min_reward_per_m3": 2000}, []),
+    ({"market_group_id": SHIPS_MARKET_GROUP}, [1]),  # the root of the Vexor's tree
+    ({"market_group_id": BLUEPRINTS_MARKET_GROUP}, [2]),
+    ({"market_group_id": 999_999_999}, []),
+    ({"security": "highsec"}, [1, 3, 4]),  # Amarr's system is not known here
+    ({"security": "lowsec"}, []),
     ({"contains_type_id": [TRITANIUM], "ship": True}, [1]),
     ({"contains_type_id": [TRITANIUM], "q": "navy", "system_id": JITA}, [1, 4]),
     ({"region_id": [f.REGION], "type": ["courier"], "q": "courier"}, [3]),
@@ -116,6 +122,10 @@ def _stations() -> ReferenceData:
                              name="Jita IV - Moon 4 - Caldari Navy Assembly Plant"),
             ReferenceStation(station_id=AMARR_STATION, system_id=AMARR,
                              name="Amarr VIII (Oris) - Emperor Family Academy"),
+        ],
+        systems=[
+            ReferenceSystem(system_id=JITA, name="Jita", constellation_id=20000020,
+                            security_status=0.9459),
         ],
     )  # fmt: skip
 
