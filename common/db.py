@@ -494,6 +494,24 @@ class SavedSearch(Base):
     title_pattern: Mapped[str | None] = mapped_column(
         Text, comment="ILIKE pattern of the title filter, wildcards of the text escaped"
     )
+    # What contracts hold and where (the content filters): NULL when not asked.
+    q_pattern: Mapped[str | None] = mapped_column(
+        Text, comment="regular expression of the q filter (services/api/name_filters.py)"
+    )
+    ship: Mapped[bool | None] = mapped_column(Boolean)
+    category_id: Mapped[int | None] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    bpc: Mapped[bool | None] = mapped_column(Boolean)
+    min_runs: Mapped[int | None] = mapped_column(Integer)
+    max_runs: Mapped[int | None] = mapped_column(Integer)
+    min_me: Mapped[int | None] = mapped_column(Integer)
+    max_me: Mapped[int | None] = mapped_column(Integer)
+    min_te: Mapped[int | None] = mapped_column(Integer)
+    max_te: Mapped[int | None] = mapped_column(Integer)
+    system_id: Mapped[int | None] = mapped_column(BigInteger)
+    min_reward_per_m3: Mapped[float | None] = mapped_column(Double)
+    market_group_id: Mapped[int | None] = mapped_column(Integer)
+    security: Mapped[str | None] = mapped_column(Text)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(Text)
     max_alerts_per_hour: Mapped[int | None] = mapped_column(Integer)
@@ -502,11 +520,6 @@ class SavedSearch(Base):
 
     __table_args__ = (
         Index("ix_saved_searches_account", "account_id", "search_id"),
-        Index(
-            "ix_saved_searches_without_types",
-            "search_id",
-            postgresql_where=text("NOT has_type_filter"),
-        ),
         CheckConstraint(
             "max_alerts_per_hour IS NULL OR max_alerts_per_hour > 0",
             name="ck_saved_searches_max_alerts",
@@ -528,6 +541,21 @@ class SavedSearchType(Base):
         index=True,
     )
     include_requested: Mapped[bool] = mapped_column(Boolean)
+
+
+class SavedSearchKey(Base):
+    """The match keys of a search without item types (``common/search_keys.py``): a batch's
+    contracts find their searches through this index instead of meeting every search."""
+
+    __tablename__ = "saved_search_keys"
+
+    match_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    search_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("saved_searches.search_id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
 
 
 class Alert(Base):

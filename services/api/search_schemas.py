@@ -7,24 +7,47 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from common.db import SHIP_CATEGORY_ID
 from common.webhook_guard import UnsafeWebhookTargetError, parse_target
 from services.api.name_schemas import ContentFilters
 from services.api.schemas import ContractListQuery
 
-#: Parameters of ``GET /v1/contracts`` that page or sort a list: not filters.
-PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count"})
-#: Filters on what contracts hold and where (names, ship, blueprint copies, system, reward per
-#: m3): the notifier does not match them, so a search with one is refused rather than stored
-#: and alerted on contracts it excludes.
-UNMATCHED_PARAMETERS = frozenset(ContentFilters.model_fields)
+#: Parameters of ``GET /v1/contracts`` that page, sort or count a list: not filters.
+PAGING_PARAMETERS = frozenset({"sort", "order", "limit", "cursor", "count", "facets"})
+#: The filters on what contracts hold and where that the notifier matches: ``q`` as a
+#: regular expression, the others as columns of the same name (``search_store.py``), each with
+#: its predicate in ``services/notifier/matching.py``. A content filter of ``GET /v1/contracts``
+#: not listed here is refused rather than stored and alerted on contracts it excludes.
+MATCHED_CONTENT_SCALARS = (
+    "ship", "category_id", "group_id", "bpc", "min_runs", "max_runs", "min_me", "max_me",
+    "min_te", "max_te", "system_id", "min_reward_per_m3", "market_group_id", "security",
+)  # fmt: skip
+UNMATCHED_PARAMETERS = frozenset(ContentFilters.model_fields) - {"q", *MATCHED_CONTENT_SCALARS}
+_BLUEPRINT_BOUNDS = ("min_runs", "max_runs", "min_me", "max_me", "min_te", "max_te")
+
+
+def _never_matching(query: ContractListQuery) -> list[str]:
+    """Why no contract can ever match these filters (beyond what the contracts list's own
+    schema refuses, such as empty ranges)."""
+    reasons = []
+    if query.status == "gone":
+        reasons.append("status=gone never matches a newly listed contract")
+    if query.bpc is False and any(getattr(query, name) is not None for name in _BLUEPRINT_BOUNDS):
+        reasons.append("blueprint copy bounds with bpc=false (they need a blueprint copy)")
+    if query.ship is False and query.category_id == SHIP_CATEGORY_ID:
+        reasons.append(f"ship=false with category_id={SHIP_CATEGORY_ID} (Ship)")
+    if query.min_reward_per_m3 is not None and query.type and "courier" not in query.type:
+        reasons.append("min_reward_per_m3 without courier among the contract types")
+    return reasons
 
 
 def _only_filters(query: ContractListQuery) -> ContractListQuery:
     paging = sorted(PAGING_PARAMETERS & query.model_fields_set)
     if paging:
-        raise ValueError(f"not filters (they page or sort a list): {', '.join(paging)}")
-    if query.status == "gone":
-        raise ValueError("status=gone never matches a newly listed contract")
+        raise ValueError(f"not filters (they page, sort or count a list): {', '.join(paging)}")
+    never = _never_matching(query)
+    if never:
+        raise ValueError(f"can never match: {'; '.join(never)}")
     unmatched = sorted(name for name in UNMATCHED_PARAMETERS if getattr(query, name) is not None)
     if unmatched:
         raise ValueError(f"not matched by alerts, so not saved: {', '.join(unmatched)}")
@@ -47,15 +70,20 @@ WebhookUrl = Annotated[
 
 class SearchIn(BaseModel):
     """A saved search: the filters of ``GET /v1/contracts`` (JSON values, lists for the
-    repeatable ones; sort and paging parameters are refused), validated by the same schema."""
+    repeatable ones; sort and paging parameters are refused), validated by the same schema.
+    Filters that no contract can ever satisfy together are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     filters: SearchFilters = Field(
         description="Filters as GET /v1/contracts takes them, e.g. "
-        '{"contains_type_id": [11399], "max_price": 250000000}',
-        examples=[{"contains_type_id": [11399], "max_price": 250000000}],
+        '{"contains_type_id": [11399], "max_price": 250000000} or '
+        '{"q": "rifter blueprint", "bpc": true, "min_me": 10, "system_id": 30000142}',
+        examples=[
+            {"contains_type_id": [11399], "max_price": 250000000},
+            {"q": "rifter blueprint", "bpc": True, "min_me": 10, "system_id": 30000142},
+        ],
     )
     webhook_url: WebhookUrl | None = Field(
         None, description="https URL called for each alert (Discord webhooks get their format)."

@@ -1,5 +1,6 @@
 """Every SQL statement of saved searches: a search's filters become typed columns (and one
-row per asked type in ``saved_search_types``), which is what the notifier matches on."""
+row per asked type in ``saved_search_types``, or, without types, its match keys in
+``saved_search_keys``), which is what the notifier matches on."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from common.search_keys import search_keys
+from services.api.name_filters import word_search_params
 from services.api.schemas import ContractListQuery
-from services.api.search_schemas import SearchIn
+from services.api.search_schemas import MATCHED_CONTENT_SCALARS, SearchIn
 
 #: Filters stored as a column of the same name.
 SCALAR_FILTERS = (
     "min_price", "max_price", "min_reward", "max_reward", "min_collateral", "max_collateral",
     "min_volume", "max_volume", "issued_after", "issued_before", "expires_after",
     "expires_before", "start_location_id", "end_location_id", "issuer_id",
-    "issuer_corporation_id", "include_requested",
+    "issuer_corporation_id", "include_requested", *MATCHED_CONTENT_SCALARS,
 )  # fmt: skip
 COLUMNS = (
     "name", "filters", "region_ids", "contract_types", *SCALAR_FILTERS, "has_type_filter",
-    "title_pattern", "webhook_url", "max_alerts_per_hour",
+    "title_pattern", "q_pattern", "webhook_url", "max_alerts_per_hour",
 )  # fmt: skip
 OUT_COLUMNS = (
     "search_id, name, filters, webhook_url, webhook_secret, max_alerts_per_hour, created_at,"
@@ -58,6 +61,8 @@ def column_values(search: SearchIn) -> list[Any]:
         **{name: getattr(query, name) for name in SCALAR_FILTERS},
         "has_type_filter": bool(query.contains_type_id),
         "title_pattern": title_pattern(query.title) if query.title is not None else None,
+        # the exact test of GET /v1/contracts (its LIKE is only the index's candidate test)
+        "q_pattern": word_search_params(query.q)[1] if query.q is not None else None,
         "webhook_url": search.webhook_url,
         "max_alerts_per_hour": search.max_alerts_per_hour,
     }
@@ -80,6 +85,19 @@ async def _replace_types(connection: DbConnection, search_id: int, search: Searc
             query.contains_type_id,
             search_id,
             query.include_requested,
+        )
+
+
+async def _replace_keys(connection: DbConnection, search_id: int, search: SearchIn) -> None:
+    """File a search without item types under its match keys (one with types is reached
+    through ``saved_search_types``)."""
+    await connection.execute("DELETE FROM saved_search_keys WHERE search_id = $1", search_id)
+    query: ContractListQuery = search.filters
+    if not query.contains_type_id:
+        await connection.execute(
+            "INSERT INTO saved_search_keys (match_key, search_id) SELECT unnest($1::text[]), $2",
+            search_keys(query.model_dump()),
+            search_id,
         )
 
 
@@ -106,6 +124,7 @@ async def create_search(
             *column_values(search),
         )
         await _replace_types(connection, search_id, search)
+        await _replace_keys(connection, search_id, search)
         row = await connection.fetchrow(
             f"SELECT {OUT_COLUMNS} FROM saved_searches s WHERE search_id = $1", search_id
         )
@@ -131,6 +150,7 @@ async def replace_search(
         if found is None:
             return None
         await _replace_types(connection, search_id, search)
+        await _replace_keys(connection, search_id, search)
         row = await connection.fetchrow(
             f"SELECT {OUT_COLUMNS} FROM saved_searches s WHERE search_id = $1", search_id
         )

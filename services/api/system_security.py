@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Final, Literal
 
-SecurityClass = Literal["highsec", "lowsec", "nullsec"]
+from common.security_classes import HIGHSEC_FLOOR, SecurityClass
 
-HIGHSEC_FLOOR: Final = 0.45
-"""The lowest true status shown as 0.5."""
+__all__ = ["HIGHSEC_FLOOR", "SecurityClass", "displayed_security", "security_class"]
 
 
 def displayed_security(true_status: float) -> float:

@@ -1,4 +1,5 @@
-"""The notifier's durable pull consumer on the contracts batches of the stream.
+"""The notifier's durable pull consumer on the contracts batches of the stream; its fetches
+go to :func:`handle` through :mod:`common.pull_loop`.
 
 It never alerts a contract the API cannot show: a batch is matched only once every one of
 its contracts is committed by the persister (visible in PostgreSQL); until then it is handed
@@ -14,15 +15,20 @@ A replay reads the stream into another database without this consumer: it alerts
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
 import asyncpg
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 from pydantic import ValidationError
 
+from common.consumers import live_consumer_config, live_pull_subscription
 from common.messages import ContractsBatch, parse_message
+from common.pull_loop import Handler
 from common.subjects import Subjects
 from services.notifier import metrics
 from services.notifier.matching import MatchResult, match_contracts, visible_contracts
@@ -31,18 +37,28 @@ from services.notifier.settings import NotifierSettings
 log = logging.getLogger(__name__)
 
 
+#: Delay before a batch whose matching failed (the database unreachable) comes again.
+OUTAGE_RETRY_SECONDS = 2.0
+
+
 def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
+    """Redelivered without limit: a batch waits for the persister as long as its patience
+    says, and a database outage is retried as long as it lasts."""
     subjects = Subjects(settings.name_prefix)
-    return ConsumerConfig(
-        durable_name=subjects.notifier_durable,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=settings.ack_wait_seconds,
-        # unlimited: a batch waits for the persister as long as its patience says, and a
-        # database outage is retried as long as it lasts
-        max_deliver=-1,
-        max_ack_pending=max(1000, settings.fetch_batch * 8),
-        filter_subject=subjects.all_contracts,
+    return live_consumer_config(
+        subjects.notifier_durable,
+        subjects.all_contracts,
+        ack_wait_seconds=settings.ack_wait_seconds,
+        fetch_batch=settings.fetch_batch,
+    )
+
+
+async def pull_subscription(
+    js: JetStreamContext, settings: NotifierSettings
+) -> JetStreamContext.PullSubscription:
+    """The notifier's durable pull consumer (created with its configuration if missing)."""
+    return await live_pull_subscription(
+        js, Subjects(settings.name_prefix), consumer_config(settings)
     )
 
 
@@ -82,3 +98,22 @@ async def handle(
             },
         )
     return result
+
+
+def fetch_handler(pool: asyncpg.Pool, settings: NotifierSettings, queued: asyncio.Event) -> Handler:
+    """Match and settle each message of a fetch; never raises, so that the pull loop never
+    ends (``queued`` is set when webhook calls were queued)."""
+
+    async def match_fetch(messages: list[Msg], earlier: frozenset[asyncio.Task[None]]) -> None:
+        for message in messages:
+            try:
+                result = await handle(pool, settings, message)
+            except Exception:
+                log.exception("batch not matched; handed back for a retry")
+                with contextlib.suppress(Exception):
+                    await message.nak(delay=OUTAGE_RETRY_SECONDS)
+            else:
+                if result is not None and result.webhooks:
+                    queued.set()
+
+    return match_fetch

@@ -10,58 +10,54 @@ import signal
 
 import asyncpg
 import nats
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.errors import Error as NatsError
 
 from common.db import asyncpg_dsn
 from common.ops_server import OpsServer
+from common.pull_loop import PullLoop
 from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.notifier import metrics
-from services.notifier.consumer import consumer_config, handle
+from services.notifier.consumer import fetch_handler, pull_subscription
 from services.notifier.settings import NotifierSettings
 from services.notifier.webhooks import deliver_due, http_client
 
 log = logging.getLogger(__name__)
 
-OUTAGE_RETRY_SECONDS = 2.0
-
 
 async def consume(
     pool: asyncpg.Pool, settings: NotifierSettings, stop: asyncio.Event, queued: asyncio.Event
 ) -> None:
+    """Match what the durable consumer delivers until ``stop``; then the fetch under way ends,
+    the batch being matched is settled, and what was fetched and not matched is handed back
+    (:mod:`common.pull_loop`)."""
     subjects = Subjects(settings.name_prefix)
     client = await nats.connect(settings.nats_url.split(","), max_reconnect_attempts=-1)
     try:
         js = client.jetstream()
         await ensure_streams(js, subjects, stream_limits(settings))
-        subscription = await js.pull_subscribe(
-            subjects.all_contracts,
-            durable=subjects.notifier_durable,
-            stream=subjects.stream,
-            config=consumer_config(settings),
+        pull_loop = PullLoop(
+            client,
+            await pull_subscription(js, settings),
+            fetch_handler(pool, settings, queued),
+            batch=settings.fetch_batch,
+            fetch_timeout=settings.fetch_timeout_seconds,
         )
         log.info("notifier consuming", extra={"durable": subjects.notifier_durable})
-        while not stop.is_set():
-            try:
-                messages = await subscription.fetch(
-                    settings.fetch_batch, timeout=settings.fetch_timeout_seconds
-                )
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            for message in messages:
-                try:
-                    result = await handle(pool, settings, message)
-                except Exception:
-                    log.exception("batch not matched; handed back for a retry")
-                    with contextlib.suppress(Exception):
-                        await message.nak(delay=OUTAGE_RETRY_SECONDS)
-                else:
-                    if result is not None and result.webhooks:
-                        queued.set()
+        consuming = asyncio.create_task(pull_loop.run())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({consuming, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            pull_loop.stop()
+            await consuming
     finally:
-        # what was fetched and not acked is redelivered: no need to drain
-        with contextlib.suppress(Exception):
-            await client.close()
+        with contextlib.suppress(NatsError, OSError):
+            await client.drain()
+        if not client.is_closed:
+            with contextlib.suppress(NatsError, OSError):
+                await client.close()
 
 
 async def deliver(

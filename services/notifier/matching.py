@@ -1,10 +1,12 @@
 """Matching a batch of newly listed contracts against every saved search: one statement.
 
 Searches that ask for item types are reached through ``saved_search_types`` (keyed by type),
-so a batch meets only the searches its items name; the rest (searches without a type) are
-tried against every contract of the batch on their typed columns. The alerts are inserted
-with ``ON CONFLICT DO NOTHING`` on (search, contract), their webhook calls queued and their
-accounts notified (``pg_notify``, delivered at commit) in the same statement.
+so a batch meets only the searches its items name; the rest (searches without a type) through
+their match keys (``saved_search_keys``, :mod:`common.search_keys`): a contract meets only the
+searches filed under one of its values (its start location, region, words, ...) or under
+``any``. Either way every filter of the search is then tested on the pair. The alerts are
+inserted with ``ON CONFLICT DO NOTHING`` on (search, contract), their webhook calls queued and
+their accounts notified (``pg_notify``, delivered at commit) in the same statement.
 
 A transaction-level advisory lock serialises the inserts of every notifier: alert ids are then
 committed in increasing order, which is what lets a live feed resume after an id.
@@ -14,9 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from common.search_keys import contract_keys_sql
+from common.security_classes import security_class_sql
+from common.text_search import word_keys_sql
 
 ALERTS_CHANNEL = "hangar_alerts"
 #: Key of the advisory lock that orders alert inserts.
@@ -48,14 +55,95 @@ _BOUNDS = "\n".join(
     )
 )
 
+#: A blueprint copy bound of a search: (column, item column, comparison).
+_BLUEPRINT_BOUND_COLUMNS: Final = (
+    ("min_runs", "runs", ">="),
+    ("max_runs", "runs", "<="),
+    ("min_me", "material_efficiency", ">="),
+    ("max_me", "material_efficiency", "<="),
+    ("min_te", "time_efficiency", ">="),
+    ("max_te", "time_efficiency", "<="),
+)
+_BLUEPRINT_BOUNDS: Final = tuple(bound for bound, _, _ in _BLUEPRINT_BOUND_COLUMNS)
+_BLUEPRINT_ITEM_BOUNDS: Final = "\n".join(
+    f"              AND (s.{bound} IS NULL OR i.{column} {operator} s.{bound})"
+    for bound, column, operator in _BLUEPRINT_BOUND_COLUMNS
+)
+
+#: Each content filter of a saved search (its columns NULL when not asked) and what a contract
+#: ``b`` of the batch must then hold, as ``GET /v1/contracts`` means it: offered items only;
+#: blueprint bounds all on one and the same offered blueprint copy. A new filter is one more
+#: entry here (and, when it needs a value of the contract's items or places, one more column
+#: of ``batch``).
+CONTENT_PREDICATES: Final[dict[tuple[str, ...], str]] = {
+    ("q_pattern",): "b.search_text ~ s.q_pattern",
+    ("ship",): "b.is_ship = s.ship",
+    ("category_id",): "s.category_id = ANY(b.category_ids)",
+    ("group_id",): "s.group_id = ANY(b.group_ids)",
+    ("bpc",): "b.has_bpc = s.bpc",
+    _BLUEPRINT_BOUNDS: f"""b.has_bpc AND EXISTS (
+            SELECT FROM contract_items AS i
+            WHERE i.contract_id = b.contract_id AND i.is_included AND i.is_blueprint_copy
+{_BLUEPRINT_ITEM_BOUNDS})""",
+    ("system_id",): "b.start_system_id = s.system_id",
+    ("min_reward_per_m3",): "b.reward_per_m3 >= s.min_reward_per_m3",
+    ("market_group_id",): "s.market_group_id = ANY(b.market_group_ids)",
+    ("security",): "b.start_security = s.security",
+}
+
+
+def _unless_not_asked(columns: tuple[str, ...], predicate: str) -> str:
+    not_asked = " AND ".join(f"s.{column} IS NULL" for column in columns)
+    return f"      AND ({not_asked}\n           OR {predicate})"
+
+
+_CONTENT = "\n".join(
+    _unless_not_asked(columns, predicate) for columns, predicate in CONTENT_PREDICATES.items()
+)
+
 _PREDICATES = f"""s.created_at <= $2
       AND (cardinality(s.region_ids) = 0 OR b.region_id = ANY(s.region_ids))
       AND (cardinality(s.contract_types) = 0 OR b.type = ANY(s.contract_types))
-{_BOUNDS}"""
+{_BOUNDS}
+{_CONTENT}"""
 
 MATCH_STATEMENT = f"""
-WITH batch AS MATERIALIZED (
-    SELECT * FROM contracts WHERE contract_id = ANY($1::bigint[]) AND status = 'outstanding'
+WITH RECURSIVE offered AS MATERIALIZED (
+    SELECT i.contract_id, t.category_id, t.group_id, t.market_group_id
+    FROM contract_items AS i
+    JOIN item_types AS t ON t.type_id = i.type_id
+    WHERE i.contract_id = ANY($1::bigint[]) AND i.is_included
+), market_path (leaf, market_group_id) AS (
+    -- each offered market group and every group above it (a market_group_id filter takes
+    -- the group's whole subtree)
+    SELECT g.market_group_id, g.market_group_id
+    FROM market_groups AS g WHERE g.market_group_id IN (SELECT market_group_id FROM offered)
+    UNION
+    SELECT p.leaf, above.market_group_id
+    FROM market_path AS p
+    JOIN market_groups AS g ON g.market_group_id = p.market_group_id
+    JOIN market_groups AS above ON above.market_group_id = g.parent_id
+), batch AS MATERIALIZED (
+    -- what the predicates read of a contract's items and places, once per contract
+    SELECT c.*, st.system_id AS start_system_id,
+        {security_class_sql("sy.security_status")} AS start_security,
+        coalesce(o.category_ids, '{{}}') AS category_ids,
+        coalesce(o.group_ids, '{{}}') AS group_ids,
+        coalesce(o.market_group_ids, '{{}}') AS market_group_ids,
+        {word_keys_sql("c.search_text")} AS word_keys
+    FROM contracts AS c
+    LEFT JOIN stations AS st ON st.station_id = c.start_location_id
+    LEFT JOIN solar_systems AS sy ON sy.system_id = st.system_id
+    LEFT JOIN (
+        SELECT o.contract_id, array_agg(DISTINCT o.category_id) AS category_ids,
+            array_agg(DISTINCT o.group_id) AS group_ids,
+            array_agg(DISTINCT p.market_group_id) FILTER (WHERE p.market_group_id IS NOT NULL)
+                AS market_group_ids
+        FROM offered AS o
+        LEFT JOIN market_path AS p ON p.leaf = o.market_group_id
+        GROUP BY o.contract_id
+    ) AS o ON o.contract_id = c.contract_id
+    WHERE c.contract_id = ANY($1::bigint[]) AND c.status = 'outstanding'
 ), by_type AS (
     SELECT DISTINCT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour
     FROM batch b
@@ -63,9 +151,18 @@ WITH batch AS MATERIALIZED (
     JOIN saved_search_types t ON t.type_id = i.type_id AND (i.is_included OR t.include_requested)
     JOIN saved_searches s ON s.search_id = t.search_id
     WHERE {_PREDICATES}
+), contract_keys AS (
+    SELECT b.contract_id, k.match_key
+    FROM batch b
+    CROSS JOIN LATERAL (
+        {contract_keys_sql()}
+    ) AS k(match_key)
 ), without_type AS (
     SELECT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour
-    FROM saved_searches s JOIN batch b ON true
+    FROM contract_keys k
+    JOIN saved_search_keys sk ON sk.match_key = k.match_key
+    JOIN saved_searches s ON s.search_id = sk.search_id
+    JOIN batch b ON b.contract_id = k.contract_id
     WHERE NOT s.has_type_filter
       AND {_PREDICATES}
 ), matched AS (

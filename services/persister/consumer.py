@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy as JsAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig
 
+from common.consumers import live_consumer_config, live_pull_subscription
 from common.messages import DeadLetter
 from common.pull_loop import Handler
 from common.subjects import Subjects
@@ -37,19 +37,14 @@ ACK_TIMEOUT_SECONDS = 10.0
 
 
 def consumer_config(settings: PersisterSettings) -> ConsumerConfig:
+    """Data that keeps failing is counted and dead-lettered here (:func:`settle`);
+    infrastructure failures are retried, with backoff, for as long as they last."""
     subjects = Subjects(settings.name_prefix)
-    return ConsumerConfig(
-        durable_name=subjects.persister_durable,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=JsAckPolicy.EXPLICIT,
-        ack_wait=settings.ack_wait_seconds,
-        # Unlimited on the server: JetStream would silently stop delivering a message after
-        # max_deliver attempts (an outage of the database would lose it). The persister
-        # counts deliveries itself and dead-letters data that keeps failing; infrastructure
-        # failures are retried, with backoff, for as long as they last.
-        max_deliver=-1,
-        max_ack_pending=max(1000, settings.fetch_batch * 8),
-        filter_subject=subjects.all_events,
+    return live_consumer_config(
+        subjects.persister_durable,
+        subjects.all_events,
+        ack_wait_seconds=settings.ack_wait_seconds,
+        fetch_batch=settings.fetch_batch,
     )
 
 
@@ -178,12 +173,8 @@ async def pull_subscription(
     js: JetStreamContext, settings: PersisterSettings
 ) -> JetStreamContext.PullSubscription:
     """The persister's durable pull consumer (created with its configuration if missing)."""
-    subjects = Subjects(settings.name_prefix)
-    return await js.pull_subscribe(
-        subjects.all_events,
-        durable=subjects.persister_durable,
-        stream=subjects.stream,
-        config=consumer_config(settings),
+    return await live_pull_subscription(
+        js, Subjects(settings.name_prefix), consumer_config(settings)
     )
 
 

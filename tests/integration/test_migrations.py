@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from common.db import Base, asyncpg_dsn, create_engine
 from common.messages import ContractsBatch, RegionSweep
 from common.migration import alembic_config, downgrade, upgrade
+from common.search_keys import search_keys
 from services.persister.repository import apply_contracts, apply_sweep
 from tests.support import factories as f
 
@@ -210,3 +211,54 @@ async def test_models_and_migrations_have_no_drift(database_url: str) -> None:
             assert await connection.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+#: Searches without item types as revision 0006 stored them (no content filters then).
+_SEARCHES_0006: list[dict[str, Any]] = [
+    {"start_location_id": 60003760, "region_id": [10000002], "type": ["courier"]},
+    {"issuer_corporation_id": 98000001, "type": ["auction"]},
+    {"region_id": [10000043, 10000002]},
+    {"type": ["item_exchange", "auction"], "max_price": 5},
+    {"max_price": 5},
+]
+
+
+async def test_searches_saved_before_match_keys_are_filed_as_new_ones_would_be(
+    empty_database_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade, empty_database_url, "0006")
+    connection = await _connect(empty_database_url)
+    try:
+        account = await connection.fetchval(
+            "INSERT INTO accounts (name) VALUES ('trader') RETURNING account_id"
+        )
+        ids = [
+            await connection.fetchval(
+                "INSERT INTO saved_searches (account_id, name, filters, region_ids,"
+                " contract_types, start_location_id, issuer_corporation_id, max_price,"
+                " has_type_filter, include_requested)"
+                " VALUES ($1, 'old', '{}', $2, $3, $4, $5, $6, false, false) RETURNING search_id",
+                account,
+                search.get("region_id", []),
+                search.get("type", []),
+                search.get("start_location_id"),
+                search.get("issuer_corporation_id"),
+                search.get("max_price"),
+            )
+            for search in _SEARCHES_0006
+        ]
+    finally:
+        await connection.close()
+
+    await asyncio.to_thread(upgrade, empty_database_url)
+    connection = await _connect(empty_database_url)
+    try:
+        rows = await connection.fetch("SELECT match_key, search_id FROM saved_search_keys")
+    finally:
+        await connection.close()
+    filed = {search_id: sorted(r["match_key"] for r in rows if r["search_id"] == search_id)
+             for search_id in ids}  # fmt: skip
+    assert filed == {
+        search_id: sorted(search_keys(search))
+        for search_id, search in zip(ids, _SEARCHES_0006, strict=True)
+    }

@@ -19,6 +19,7 @@ from tests.support.accounts import fetch, new_account
 from tests.support.notifier import (
     alert_pairs,
     eventually,
+    notifier_drained,
     notifier_settings,
     persist,
     running_notifier,
@@ -62,7 +63,7 @@ async def test_each_filter_matches_as_the_contracts_list_does(settings: HangarSe
         await publish(js, settings, f.batch(contracts))
         await persist(settings)
         async with running_notifier(notifier_settings(settings)):
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
     by_search = {
         name: sorted(c for s, c in await alert_pairs(url) if s == search_id)
         for name, search_id in searches.items()
@@ -136,23 +137,9 @@ async def test_redeliveries_restarts_and_two_replicas_give_one_alert_per_pair(
             running_notifier(notifier_settings(settings)),
         ):
             await eventually(lambda: _has_alerts(url, 10), what="second alerts")
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
     expected = [(everything, n) for n in range(1, 9)] + [(cheap, 1), (cheap, 2)]
     assert await alert_pairs(url) == sorted(expected)
-
-
-async def _drained(js: object, settings: HangarSettings) -> bool:
-    from nats.js import JetStreamContext  # noqa: PLC0415
-
-    from common.subjects import Subjects  # noqa: PLC0415
-
-    assert isinstance(js, JetStreamContext)
-    subjects = Subjects(settings.name_prefix)
-    try:
-        info = await js.consumer_info(subjects.stream, subjects.notifier_durable)
-    except NotFoundError:
-        return False
-    return bool(info.delivered.stream_seq) and not info.num_pending and not info.num_ack_pending
 
 
 async def test_contracts_received_before_a_search_was_saved_do_not_alert_it(
@@ -167,7 +154,7 @@ async def test_contracts_received_before_a_search_was_saved_do_not_alert_it(
         await publish(js, settings, f.batch([_contract(2)], page=2))
         await persist(settings)
         async with running_notifier(notifier_settings(settings)):
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
     assert await alert_pairs(settings.database_url) == [(late, 2)]
 
 
@@ -184,7 +171,7 @@ async def test_a_replay_into_another_database_alerts_no_one(
             before = await fetch(settings.database_url, "SELECT * FROM alerts ORDER BY 1")
             report = await replay(settings, empty_database_url)
             # the notifier has settled everything on the stream: nothing more can alert
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
             after = await fetch(settings.database_url, "SELECT * FROM alerts ORDER BY 1")
     assert report.contracts == 2
     assert [dict(r) for r in after] == [dict(r) for r in before]
@@ -211,7 +198,7 @@ async def test_alerts_over_the_hourly_cap_are_kept_but_not_pushed(
         await publish(js, settings, f.batch([_contract(n) for n in range(1, 6)]))
         await persist(settings)
         async with running_notifier(notifier_settings(settings, webhook_poll_seconds=60)):
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
     rows = await fetch(
         settings.database_url,
         "SELECT a.contract_id, a.throttled, d.alert_id IS NOT NULL AS queued"
@@ -259,7 +246,7 @@ async def test_a_sigkilled_notifier_restarted_gives_one_alert_per_pair(
         killed_with = len(await alert_pairs(url))
         second = subprocess.Popen(command, env=env)
         try:
-            await eventually(lambda: _drained(js, settings), what="the consumer drained")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
         finally:
             second.terminate()
             second.wait()

@@ -27,7 +27,8 @@ WATCH = {
 async def _snapshot(database_url: str) -> list[Any]:
     searches = await fetch(database_url, "SELECT * FROM saved_searches ORDER BY search_id")
     types = await fetch(database_url, "SELECT * FROM saved_search_types ORDER BY 1, 2")
-    return [dict(r) for r in searches] + [dict(r) for r in types]
+    keys = await fetch(database_url, "SELECT * FROM saved_search_keys ORDER BY 1, 2")
+    return [dict(r) for r in searches] + [dict(r) for r in types] + [dict(r) for r in keys]
 
 
 async def test_create_read_replace_delete(settings: HangarSettings) -> None:
@@ -95,13 +96,75 @@ async def test_a_search_stores_typed_columns(settings: HangarSettings) -> None:
     assert row["has_type_filter"] is False
 
 
+async def test_a_search_with_content_filters_stores_columns_and_match_keys(
+    settings: HangarSettings,
+) -> None:
+    _, key = await new_account(settings.database_url, "trader")
+    filters = {
+        "q": "  Vexor  NAVY (",
+        "ship": True,
+        "category_id": 6,
+        "group_id": 26,
+        "bpc": False,
+        "system_id": 30000142,
+        "min_reward_per_m3": 0,
+    }
+    copies = {"bpc": True, "min_runs": 1, "max_runs": 10, "min_me": 8, "max_me": 10,
+              "min_te": 12, "max_te": 20}  # fmt: skip
+    async with client_of(account_api_settings(settings)) as client:
+        created = await client.post(
+            "/v1/searches", json={"name": "vexors", "filters": filters}, headers=bearer(key)
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["filters"] == {**filters, "min_reward_per_m3": 0.0}
+        search_id = created.json()["search_id"]
+        (row,) = await fetch(settings.database_url, "SELECT * FROM saved_searches")
+        assert row["q_pattern"] == r"(^|[^[:alnum:]])vexor[[:space:]]+navy[[:space:]]+\("
+        assert [row[name] for name in ("ship", "category_id", "group_id", "bpc")] == [
+            True, 6, 26, False,
+        ]  # fmt: skip
+        assert (row["system_id"], row["min_reward_per_m3"]) == (30000142, 0.0)
+        keys = await fetch(settings.database_url, "SELECT * FROM saved_search_keys")
+        assert [(k["match_key"], k["search_id"]) for k in keys] == [("word:vex", search_id)]
+
+        replaced = await client.put(
+            f"/v1/searches/{search_id}",
+            json={"name": "copies", "filters": {**copies, "q": "rifter blue"}},
+            headers=bearer(key),
+        )
+        assert replaced.status_code == 200, replaced.text
+        (row,) = await fetch(settings.database_url, "SELECT * FROM saved_searches")
+        assert {name: row[name] for name in copies} == copies
+        assert row["ship"] is None
+        keys = await fetch(settings.database_url, "SELECT match_key FROM saved_search_keys")
+        assert [k["match_key"] for k in keys] == ["word:rif"]
+
+        typed = await client.put(
+            f"/v1/searches/{search_id}",
+            json={"name": "typed", "filters": {"contains_type_id": [691], **copies}},
+            headers=bearer(key),
+        )
+        assert typed.status_code == 200, typed.text
+    assert await fetch(settings.database_url, "SELECT * FROM saved_search_keys") == []
+
+
 BAD_BODIES: list[tuple[str, Any, str]] = [
     ("empty price range", {**WATCH, "filters": {"min_price": 5, "max_price": 1}}, "filters"),
     ("unknown filter", {**WATCH, "filters": {"colour": "red"}}, "colour"),
     ("unknown field", {**WATCH, "owner": 7}, "owner"),
     ("paging is no filter", {**WATCH, "filters": {"limit": 5}}, "filters"),
+    ("facets are no filter", {**WATCH, "filters": {"facets": True}}, "filters"),
+    ("unknown security class", {**WATCH, "filters": {"security": "wormhole"}}, "security"),
     ("gone never matches new", {**WATCH, "filters": {"status": "gone"}}, "filters"),
-    ("name search not matched", {**WATCH, "filters": {"q": "raven navy"}}, "filters"),
+    ("copy bounds need a copy", {**WATCH, "filters": {"bpc": False, "min_me": 8}}, "filters"),
+    ("a ship is no non-ship", {**WATCH, "filters": {"ship": False, "category_id": 6}}, "filters"),
+    (
+        "reward per m3 needs couriers",
+        {**WATCH, "filters": {"type": ["item_exchange"], "min_reward_per_m3": 100}},
+        "filters",
+    ),
+    ("empty runs range", {**WATCH, "filters": {"min_runs": 5, "max_runs": 1}}, "filters"),
+    ("short name search", {**WATCH, "filters": {"q": "ab"}}, "q"),
     ("ship filter not matched", {**WATCH, "filters": {"is_ship": False}}, "filters"),
     ("negative price", {**WATCH, "filters": {"max_price": -1}}, "max_price"),
     ("bad type id", {**WATCH, "filters": {"contains_type_id": ["x"]}}, "contains_type_id"),

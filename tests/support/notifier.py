@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
 from common.settings import HangarSettings
+from common.subjects import Subjects
 from services.api.search_schemas import SearchIn
 from services.api.search_store import create_search
 from services.notifier.main import serve
@@ -83,3 +86,14 @@ async def alert_pairs(database_url: str) -> list[tuple[int, int]]:
     finally:
         await connection.close()
     return [(r["search_id"], r["contract_id"]) for r in rows]
+
+
+async def notifier_drained(js: JetStreamContext, settings: HangarSettings) -> bool:
+    """The notifier's durable consumer has delivered something and has nothing left to deliver
+    or settle."""
+    subjects = Subjects(settings.name_prefix)
+    try:
+        info = await js.consumer_info(subjects.stream, subjects.notifier_durable)
+    except NotFoundError:
+        return False
+    return bool(info.delivered.stream_seq) and not info.num_pending and not info.num_ack_pending
