@@ -25,6 +25,12 @@ SearchText = Annotated[
 ]
 #: A run of letters or digits long enough to give the trigram index something to look up.
 _INDEXABLE_WORD: Final = re.compile(r"[^\W_]{3}")
+#: The contracts' ``q``: 3 to 100 characters holding such a run (the schema says so, so that
+#: a client that follows it is never refused).
+WordSearchText = Annotated[
+    str,
+    Field(min_length=3, max_length=100, pattern=r"^[^\x00]*[^\W_]{3}[^\x00]*$"),
+]
 BlueprintLevel = Annotated[int, Field(ge=0, le=100)]
 Runs = Annotated[int, Field(ge=-1, le=1_000_000)]
 
@@ -36,7 +42,7 @@ class ContentFilters(BaseModel):
     blueprint bounds apply to one and the same blueprint copy of the contract.
     """
 
-    q: SearchText | None = Field(
+    q: WordSearchText | None = Field(
         None,
         description=(
             "Case-insensitive word-prefix search in the contract's label, title and offered "
