@@ -10,6 +10,7 @@ is not drawn; one whose drawn parameters it refuses is reported and left out.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +38,9 @@ AUTOCOMPLETE_LIMIT: Final = 10
 CONTENT_SHARE: Final = 0.35
 PLAIN: Final = "plain"
 AUTOCOMPLETE: Final = "types?q= autocomplete"
+
+#: What ``q`` requires of its text: 3 letters or digits in a row.
+INDEXABLE_TEXT: Final = re.compile(r"[^\W_]{3}")
 
 
 def _weighted(rng: random.Random, choices: tuple[tuple[Any, float], ...]) -> Any:
@@ -128,7 +132,8 @@ def draw_params(rng: random.Random, content: Content) -> dict[str, Any]:
 
 def type_text(rng: random.Random, content: Content) -> str:
     """Part of a real type name as a trader types it: a prefix of its first word, or the
-    first word and the start of the second ("vexor na"); lower case; 3 characters or more."""
+    first word and the start of the second ("vexor na"); lower case; holding 3 letters or
+    digits in a row, as ``q`` requires."""
     names = content.ship_names if rng.random() < 0.6 else content.other_names
     names = names or content.ship_names or content.other_names
     while True:
@@ -139,7 +144,7 @@ def type_text(rng: random.Random, content: Content) -> str:
             text = f"{words[0]} {words[1][: rng.randint(1, len(words[1]))]}"
         else:
             text = words[0][: rng.randint(3, max(3, len(words[0])))]
-        if len(text.strip()) >= 3:
+        if INDEXABLE_TEXT.search(text):
             return text
 
 
