@@ -98,8 +98,9 @@ async def taxonomy(
     item of it (a contract counts once per category and per group).
 
     **Freshness**: the counts are computed at most once per `taxonomy_cache_s` (5 minutes by
-    default) for the whole deployment and served from a cache until then, so they may be that
-    old; `computed_at` says when they were computed.
+    default) for the whole deployment and served from a cache until then; once expired, the
+    previous answer is still served while one computation runs, so they may be older by the
+    time a count takes. `computed_at` says when they were computed.
     """
 
     async def compute() -> bytes:

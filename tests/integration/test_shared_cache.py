@@ -1,5 +1,6 @@
 """The shared cache on a real Redis: one computation per lifetime for concurrent requests and
-for every process, and a process that computes for itself when Redis does not answer."""
+for every process, an expired body served while it is computed again, and a process that
+computes for itself when Redis does not answer."""
 
 from __future__ import annotations
 
@@ -42,6 +43,32 @@ async def test_concurrent_requests_and_other_processes_share_one_computation(
         # kept in the process until the shared entry would have expired
         assert await process.get_or_compute(compute) == b"body 1"
         assert await SharedCache(redis, key, ttl_s=600).get_or_compute(compute) == b"body 2"
+    finally:
+        await redis.aclose()
+
+
+async def test_an_expired_body_is_served_while_it_is_computed_again(
+    settings: HangarSettings,
+) -> None:
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        compute = Computation()
+        cache = SharedCache(redis, f"{settings.name_prefix}:shared", ttl_s=0.2)
+        compute.release.set()
+        assert await cache.get_or_compute(compute) == b"body 1"
+        compute.release.clear()
+        await asyncio.sleep(0.3)  # expired in the process and in Redis
+        # nobody waits: the old body, while one computation runs
+        assert await cache.get_or_compute(compute) == b"body 1"
+        while compute.calls < 2:
+            await asyncio.sleep(0.01)
+        assert await cache.get_or_compute(compute) == b"body 1"  # still being computed
+        assert compute.calls == 2
+        compute.release.set()
+        while await cache.get_or_compute(compute) == b"body 1":
+            await asyncio.sleep(0.01)
+        assert await cache.get_or_compute(compute) == b"body 2"
+        assert compute.calls == 2
     finally:
         await redis.aclose()
 

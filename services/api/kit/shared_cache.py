@@ -3,8 +3,9 @@ every API process and replica, and in each process until it expires there too.
 
 For answers that are expensive to compute and may be minutes old (aggregates over the whole
 table). A process computes it once for all the requests that want it meanwhile, in a task of
-its own. Redis down or slow: the process computes and keeps the body itself (logged), never
-fails for it.
+its own. Once a process has a body, nobody waits again: when it expires, the expired body is
+served while one computation runs (the body says when it was computed). Redis down or slow:
+the process computes and keeps the body itself (logged), never fails for it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class SharedCache:
             # goes away does not cancel the computation the others wait for.
             self._pending = asyncio.ensure_future(self._fill(compute))
             self._pending.add_done_callback(_retrieve_exception)
+        if self._body is not None:
+            return self._body  # expired: served while the computation runs
         return await asyncio.shield(self._pending)
 
     async def _fill(self, compute: Callable[[], Awaitable[bytes]]) -> bytes:
