@@ -100,10 +100,11 @@ class ContentFilters(BaseModel):
         None, description="Couriers paying at least this reward (ISK) per m3."
     )
 
-    @field_validator("q")
+    @field_validator("q", mode="before")
     @classmethod
-    def _q_has_a_word(cls, value: str | None) -> str | None:
-        if value is not None and _INDEXABLE_WORD.search(value) is None:
+    def _q_has_a_word(cls, value: object) -> object:
+        # Before the schema's pattern (which says the same to clients): this message is clearer.
+        if isinstance(value, str) and _INDEXABLE_WORD.search(value) is None:
             raise ValueError("q needs a run of at least 3 letters or digits")
         return value
 
