@@ -110,8 +110,8 @@ async def test_discovery_follows_expires_not_a_fixed_interval(settings: HangarSe
             stats = await sim.stats()
             return bool(stats["requests"]["contracts"].get("200", 0) >= 3)
 
-        # Three 2 s generations take about 10 s; the margin is for a busy machine (CI saw
-        # run took over 60 s).
+        # Three 2 s generations take about 10 s; the margin is for a busy machine (one run of
+        # the whole suite took over 60 s).
         await wait_until(three_generations_fetched, timeout=120)
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
