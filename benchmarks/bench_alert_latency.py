@@ -47,7 +47,7 @@ import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from benchmarks.bench_notifier import _insert_searches as insert_bench_notifier_searches
+from benchmarks.bench_notifier import insert_searches as insert_bench_notifier_searches
 from benchmarks.support import (
     Databases,
     Stopwatch,

@@ -129,7 +129,7 @@ async def _insert_type_less(
     )
 
 
-async def _insert_searches(
+async def insert_searches(
     connection: DbConnection,
     count: int,
     load_types: list[int],
@@ -228,7 +228,7 @@ async def run(batches: int, searches: int, seed: int, content_share: float) -> N
                     catalog = await _catalog(connection, load_types)
             async with pool.acquire() as connection:
                 started = time.perf_counter()
-                await _insert_searches(
+                await insert_searches(
                     connection, searches, load_types, locations, seed, content_share, catalog
                 )
                 console.print(f"{searches} searches saved in {time.perf_counter() - started:.2f} s")
