@@ -123,6 +123,14 @@ class Contract(Base):
         ),
         Index("ix_contracts_status_reward_per_m3", "status", "reward_per_m3", "contract_id"),
         Index(
+            "ix_contracts_region_status_reward_per_m3",
+            "region_id",
+            "status",
+            "reward_per_m3",
+            "contract_id",
+            postgresql_where=text("reward_per_m3 IS NOT NULL"),
+        ),
+        Index(
             "ix_contracts_search_trgm",
             "search_text",
             postgresql_using="gin",
@@ -150,6 +158,12 @@ class ContractItem(Base):
     __table_args__ = (
         Index("ix_contract_items_contract", "contract_id"),
         Index("ix_contract_items_type_contract", "type_id", "contract_id"),
+        Index(
+            "ix_contract_items_offered_type",
+            "contract_id",
+            "type_id",
+            postgresql_where=text("is_included"),
+        ),
         Index(
             "ix_contract_items_bpc_contract",
             "contract_id",

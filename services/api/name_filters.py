@@ -146,7 +146,13 @@ def _compare(column: ColumnElement[Any], operator: str, value: Any) -> ColumnEle
     return compared
 
 
-def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
+def content_filter_conditions(
+    params: Params, *, probe_each: bool = False
+) -> list[ColumnElement[bool]]:
+    """``probe_each``: the filters on offered types probe each candidate contract's items
+    (for statements that stop after a number of matches in any order: capped counts, facets)
+    rather than leave the planner the choice of collecting every item of those types first."""
+
     def bound(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
         return bindparam(name, params[name], type_=type_)
 
@@ -159,7 +165,9 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
         conditions.append(c.is_ship == bound("ship", _BOOLEAN))
     for name in ("category_id", "group_id"):
         if name in params:
-            conditions.append(_offers_type_of(types.c[name] == bound(name, _INTEGER)))
+            conditions.append(
+                _offers_type_of(types.c[name] == bound(name, _INTEGER), probe_each=probe_each)
+            )
     if "bpc" in params:
         conditions.append(c.has_bpc == bound("bpc", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
@@ -176,7 +184,13 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
             conditions.append(_compare(c[summary_column], operator, bound(name, _INTEGER)))
             item_column, operator = _BLUEPRINT_BOUNDS[name]
             item_conditions.append(_compare(items.c[item_column], operator, bound(name, _INTEGER)))
-        conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
+        # One bound is answered by the summary alone (the min / max over the same offered
+        # copies). Several must hold on one copy: each candidate's copies are probed. The
+        # OFFSET keeps the probe a per-contract subplan: pulled up into a semi-join the
+        # planner would collect every matching copy first (estimated far too few) and sort.
+        if len(bounds) > 1:
+            probe = select(items.c.record_id).where(*item_conditions).offset(literal_column("0"))
+            conditions.append(exists(probe))
     if "system_id" in params:
         conditions.append(
             c.start_location_id.in_(
@@ -187,7 +201,9 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
         )
     if "market_group_id" in params:
         conditions.append(
-            _offers_type_of(types.c.market_group_id.in_(_market_subtree(params, bound)))
+            _offers_type_of(
+                types.c.market_group_id.in_(_market_subtree(params, bound)), probe_each=probe_each
+            )
         )
     security = _security_condition(params, bound)
     if security is not None:
@@ -203,20 +219,26 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _offers_type_of(type_condition: ColumnElement[bool]) -> ColumnElement[bool]:
+def _offers_type_of(
+    type_condition: ColumnElement[bool], *, probe_each: bool
+) -> ColumnElement[bool]:
     """An offered item's type meets ``type_condition`` (on ``item_types``). A join, so that
     the planner estimates how many items the types have from the statistics and picks between
     walking the contracts in order (probing each one's items) and collecting the items of those
-    types (their type index)."""
-    return exists(
+    types (their type index). ``probe_each``: always the former (the OFFSET keeps the EXISTS
+    a per-contract subplan): a statement that stops after N matches in any order then reads
+    the candidates until N match, never every item of common types (a scan of the items)."""
+    probe = (
         select(items.c.record_id)
         .join(types, types.c.type_id == items.c.type_id)
         .where(
             items.c.contract_id == contracts.c.contract_id,
-            items.c.is_included.is_(True),
+            # Plain (not IS TRUE): the offered items' index (contract_id, type_id) matches.
+            items.c.is_included,
             type_condition,
         )
     )
+    return exists(probe.offset(literal_column("0")) if probe_each else probe)
 
 
 def _market_subtree(

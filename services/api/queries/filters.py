@@ -102,10 +102,11 @@ def filter_params(query: ContractListQuery) -> Params:
 
 
 def filter_conditions(
-    query: ContractListQuery, params: Params, *, with_status: bool
+    query: ContractListQuery, params: Params, *, with_status: bool, probe_each: bool = False
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions of the filters in ``params`` (``status`` only when
-    ``with_status``): each a comparison with the bound parameter of the same name."""
+    ``with_status``): each a comparison with the bound parameter of the same name
+    (``probe_each``: see ``content_filter_conditions``)."""
 
     def bound(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
         return bindparam(name, params[name], type_=type_)
@@ -149,9 +150,10 @@ def filter_conditions(
             items.c.type_id == any_(bound("contains_type_ids", BIGINTS)),
         ]
         if not query.include_requested:
-            item_conditions.append(items.c.is_included.is_(True))
+            # Plain (not IS TRUE): the offered items' partial index matches it.
+            item_conditions.append(items.c.is_included)
         conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
     if "title" in params:
         conditions.append(c.title.icontains(bound("title", TEXT), escape=LIKE_ESCAPE))
-    conditions.extend(content_filter_conditions(params))
+    conditions.extend(content_filter_conditions(params, probe_each=probe_each))
     return conditions
