@@ -146,13 +146,7 @@ def _compare(column: ColumnElement[Any], operator: str, value: Any) -> ColumnEle
     return compared
 
 
-def content_filter_conditions(
-    params: Params, *, probe_each: bool = False
-) -> list[ColumnElement[bool]]:
-    """``probe_each``: the filters on offered types probe each candidate contract's items
-    (for statements that stop after a number of matches in any order: capped counts, facets)
-    rather than leave the planner the choice of collecting every item of those types first."""
-
+def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
     def bound(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
         return bindparam(name, params[name], type_=type_)
 
@@ -165,9 +159,7 @@ def content_filter_conditions(
         conditions.append(c.is_ship == bound("ship", _BOOLEAN))
     for name in ("category_id", "group_id"):
         if name in params:
-            conditions.append(
-                _offers_type_of(types.c[name] == bound(name, _INTEGER), probe_each=probe_each)
-            )
+            conditions.append(_offers_type_of(types.c[name] == bound(name, _INTEGER)))
     if "bpc" in params:
         conditions.append(c.has_bpc == bound("bpc", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
@@ -201,9 +193,7 @@ def content_filter_conditions(
         )
     if "market_group_id" in params:
         conditions.append(
-            _offers_type_of(
-                types.c.market_group_id.in_(_market_subtree(params, bound)), probe_each=probe_each
-            )
+            _offers_type_of(types.c.market_group_id.in_(_market_subtree(params, bound)))
         )
     security = _security_condition(params, bound)
     if security is not None:
@@ -219,16 +209,12 @@ def content_filter_conditions(
     return conditions
 
 
-def _offers_type_of(
-    type_condition: ColumnElement[bool], *, probe_each: bool
-) -> ColumnElement[bool]:
+def _offers_type_of(type_condition: ColumnElement[bool]) -> ColumnElement[bool]:
     """An offered item's type meets ``type_condition`` (on ``item_types``). A join, so that
     the planner estimates how many items the types have from the statistics and picks between
-    walking the contracts in order (probing each one's items) and collecting the items of those
-    types (their type index). ``probe_each``: always the former (the OFFSET keeps the EXISTS
-    a per-contract subplan): a statement that stops after N matches in any order then reads
-    the candidates until N match, never every item of common types (a scan of the items)."""
-    probe = (
+    walking the contracts in order (probing each one's items: ``ix_contract_items_offered_type``)
+    and collecting the items of those types (their type index)."""
+    return exists(
         select(items.c.record_id)
         .join(types, types.c.type_id == items.c.type_id)
         .where(
@@ -238,7 +224,6 @@ def _offers_type_of(
             type_condition,
         )
     )
-    return exists(probe.offset(literal_column("0")) if probe_each else probe)
 
 
 def _market_subtree(

@@ -26,7 +26,7 @@ def _capped_count_statement(query: ContractListQuery, params: Params) -> AnySele
     capped = (
         select(literal_column("1").label("one"))
         .select_from(contracts)
-        .where(*filter_conditions(query, params, with_status=True, probe_each=True))
+        .where(*filter_conditions(query, params, with_status=True))
         .limit(bindparam("cap", params["cap"], type_=INTEGER))
         .subquery("capped")
     )

@@ -59,7 +59,7 @@ def facets_statement(query: ContractListQuery, max_contracts: int) -> Statement:
 def _facets_statement(query: ContractListQuery, params: Params) -> Statement:
     matched = (
         select(contracts.c.contract_id, contracts.c.type)
-        .where(*filter_conditions(query, params, with_status=True, probe_each=True))
+        .where(*filter_conditions(query, params, with_status=True))
         .limit(bindparam("facet_cap", params["facet_cap"], type_=INTEGER))
         .cte("matched")
     )

@@ -102,11 +102,10 @@ def filter_params(query: ContractListQuery) -> Params:
 
 
 def filter_conditions(
-    query: ContractListQuery, params: Params, *, with_status: bool, probe_each: bool = False
+    query: ContractListQuery, params: Params, *, with_status: bool
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions of the filters in ``params`` (``status`` only when
-    ``with_status``): each a comparison with the bound parameter of the same name
-    (``probe_each``: see ``content_filter_conditions``)."""
+    ``with_status``): each a comparison with the bound parameter of the same name."""
 
     def bound(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
         return bindparam(name, params[name], type_=type_)
@@ -155,5 +154,5 @@ def filter_conditions(
         conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
     if "title" in params:
         conditions.append(c.title.icontains(bound("title", TEXT), escape=LIKE_ESCAPE))
-    conditions.extend(content_filter_conditions(params, probe_each=probe_each))
+    conditions.extend(content_filter_conditions(params))
     return conditions
