@@ -11,9 +11,10 @@ from services.api.queries import Keyset
 from services.api.schemas import ContractListQuery
 
 
-def _sql(after: Keyset | None = None, **params: Any) -> str:
+def _sql(*after: Keyset, **params: Any) -> str:
+    """The list statement's SQL for ``params``, after the position ``after`` when given."""
     query = ContractListQuery.model_validate(params)
-    statement = queries.list_statement(query, after, query.limit + 1)
+    statement = queries.list_statement(query, after[0] if after else None, query.limit + 1)
     dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
     return str(statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
 
