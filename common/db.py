@@ -101,6 +101,7 @@ class Contract(Base):
             "ix_contracts_region_status_issued", "region_id", "status", "date_issued", "contract_id"
         ),
         Index("ix_contracts_region_status_price", "region_id", "status", "price", "contract_id"),
+        Index("ix_contracts_region_status_reward", "region_id", "status", "reward", "contract_id"),
         Index("ix_contracts_status_volume", "status", "volume", "contract_id"),
         Index("ix_contracts_status_reward", "status", "reward", "contract_id"),
         Index("ix_contracts_start_location", "start_location_id"),

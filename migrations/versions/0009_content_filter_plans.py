@@ -7,6 +7,9 @@ statistics the planner needs for the content filters
   item of the types first.
 - ``ix_contracts_region_status_reward_per_m3``: couriers of one region in reward-per-m³
   order, partial (only couriers have a value).
+- ``ix_contracts_region_status_reward``: one region in reward order, like its issued-date and
+  price indexes; without it the walk of all regions' rewards from the top passes every courier
+  of the other regions (and, under a filter on items, every courier) first.
 - ``contract_items.contract_id`` sampled with a statistics target of 1000: at the default the
   distinct count comes out at a third of the true one (items are stored by contract), so a
   contract seems to hold three times its items and every probe of them looks too dear.
@@ -50,6 +53,11 @@ def upgrade() -> None:
         ["region_id", "status", "reward_per_m3", "contract_id"],
         postgresql_where=sa.text("reward_per_m3 IS NOT NULL"),
     )
+    op.create_index(
+        "ix_contracts_region_status_reward",
+        "contracts",
+        ["region_id", "status", "reward", "contract_id"],
+    )
     op.execute(
         "ALTER TABLE contract_items ALTER COLUMN contract_id "
         f"SET STATISTICS {ITEMS_CONTRACT_STATISTICS}"
@@ -65,5 +73,6 @@ def downgrade() -> None:
     for name in BPC_STATISTICS:
         op.execute(f"DROP STATISTICS IF EXISTS {name}")
     op.execute("ALTER TABLE contract_items ALTER COLUMN contract_id SET STATISTICS -1")
+    op.drop_index("ix_contracts_region_status_reward", table_name="contracts")
     op.drop_index("ix_contracts_region_status_reward_per_m3", table_name="contracts")
     op.drop_index("ix_contract_items_offered_type", table_name="contract_items")
