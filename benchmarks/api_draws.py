@@ -376,10 +376,14 @@ def draw_workloads(
     return Workloads(
         mixed=draw_clients(seed, clients, sizes.draws, mixed),
         families={
+            # Seeded by the family's place in FAMILIES: the same draws whichever are measured.
             family: draw_clients(
-                seed + 1000 * (number + 1), clients, sizes.family_draws, only(family)
+                seed + 1000 * (list(FAMILIES).index(family) + 1),
+                clients,
+                sizes.family_draws,
+                only(family),
             )
-            for number, family in enumerate(families)
+            for family in families
         },
         autocomplete=draw_clients(
             seed + 100_000,

@@ -4,6 +4,8 @@ through asyncpg.
     uv run python -m benchmarks.bench_api                   # 100k contracts, ~600k items
     uv run python -m benchmarks.bench_api --contracts 1000000 --data-dir /tmp/bench-api
     uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api --workers 2
+    uv run python -m benchmarks.bench_api --data-dir /tmp/bench-api --contracts 1000000 \
+        --only families --family category_id --family reward_per_m3
 
 Generates contracts, items of real SDE types, places and derived fields
 (``benchmarks.api_dataset``) in a fresh database of an embedded PostgreSQL (kept in
@@ -378,8 +380,25 @@ class Results:
     answered: dict[str, int] = field(default_factory=dict)
 
 
-def _runs(workloads: Workloads) -> dict[str, list[Client]]:
-    return {MIXED: workloads.mixed, **workloads.families, AUTOCOMPLETE: workloads.autocomplete}
+#: ``--only`` choices: the runs each measures.
+RUN_SETS: Final = {
+    "all": (MIXED, "families", AUTOCOMPLETE),
+    "families": ("families",),
+    "mixed": (MIXED,),
+    "autocomplete": (AUTOCOMPLETE,),
+}
+
+
+def _runs(workloads: Workloads, only: str) -> dict[str, list[Client]]:
+    wanted = RUN_SETS[only]
+    runs: dict[str, list[Client]] = {}
+    if MIXED in wanted:
+        runs[MIXED] = workloads.mixed
+    if "families" in wanted:
+        runs.update(workloads.families)
+    if AUTOCOMPLETE in wanted:
+        runs[AUTOCOMPLETE] = workloads.autocomplete
+    return runs
 
 
 async def _measure(
@@ -400,7 +419,7 @@ async def _measure(
         session = _api_session(base_url, arguments.timeout, results.answered)
         # Each run through asyncpg, then at once through the API: on a shared machine both
         # sides of a ratio see about the same load.
-        for name, clients in _runs(workloads).items():
+        for name, clients in _runs(workloads, arguments.only).items():
             seconds = arguments.seconds if name == MIXED else arguments.family_seconds
             results.asyncpg[name] = await run_measured(
                 f"asyncpg {name}", raw, clients, seconds, cpu=name == MIXED
@@ -409,6 +428,8 @@ async def _measure(
                 results.api[name] = await _headline(arguments, HEADLINE, session, clients, api_pid)
             else:
                 results.api[name] = await run_measured(f"api {name}", session, clients, seconds)
+    if MIXED not in results.asyncpg:
+        return results
     async with (
         served_api(database_url, secret, worker_pool, arguments.workers, 2.0) as (
             base_url,
@@ -494,9 +515,9 @@ def _rows_line(clients: list[Client], answered: dict[str, int]) -> str:
 
 
 def report(arguments: argparse.Namespace, workloads: Workloads, results: Results) -> None:
-    raw = results.asyncpg[MIXED]
-    for label, api in ((HEADLINE, results.api[MIXED]), (CACHED, results.cached)):
-        if api is None:
+    raw = results.asyncpg.get(MIXED)
+    for label, api in ((HEADLINE, results.api.get(MIXED)), (CACHED, results.cached)):
+        if api is None or raw is None:
             continue
         throughput, p99 = _ratios(api, raw)
         print(
@@ -512,12 +533,16 @@ def report(arguments: argparse.Namespace, workloads: Workloads, results: Results
         f"{'p99 x':>6} {'api p99':>9} {'raw p99':>9}  goal"
     )
     for name, clients in workloads.families.items():
+        if name not in results.api:
+            continue
         throughput, p99 = _ratios(results.api[name], results.asyncpg[name])
         print(
             f"{name:<18} {_rows_line(clients, results.answered):<58} {throughput:6.2f} "
             f"{p99:6.2f} {results.api[name].p99 * 1000:7.2f}ms "
             f"{results.asyncpg[name].p99 * 1000:7.2f}ms  {_goal(throughput, p99)}"
         )
+    if AUTOCOMPLETE not in results.api:
+        return
     api, raw = results.api[AUTOCOMPLETE], results.asyncpg[AUTOCOMPLETE]
     throughput, p99 = _ratios(api, raw)
     verdict = "met" if api.p99 < AUTOCOMPLETE_P99_GOAL_S else "NOT met"
@@ -550,6 +575,11 @@ async def main(arguments: argparse.Namespace) -> None:
             positions = await sample_positions(pool)
             content = await sample_content(pool)
             families = usable_families(codec, positions, content)
+            if arguments.family:
+                unknown = sorted(set(arguments.family) - set(families))
+                if unknown:
+                    raise SystemExit(f"no such usable family: {unknown} (usable: {families})")
+                families = [family for family in families if family in arguments.family]
             sizes = Sizes(
                 arguments.seed,
                 arguments.clients,
@@ -607,6 +637,17 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (HANGAR_API_WORKERS)."
+    )
+    parser.add_argument(
+        "--only",
+        choices=sorted(RUN_SETS),
+        default="all",
+        help="Measure only these runs (families: each filter family alone, no mixed draws).",
+    )
+    parser.add_argument(
+        "--family",
+        action="append",
+        help="Draw and measure only this filter family (repeatable; default: every usable one).",
     )
     parser.add_argument(
         "--database-url", help="A PostgreSQL database (migrated here; data reused when present)."

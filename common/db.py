@@ -101,6 +101,7 @@ class Contract(Base):
             "ix_contracts_region_status_issued", "region_id", "status", "date_issued", "contract_id"
         ),
         Index("ix_contracts_region_status_price", "region_id", "status", "price", "contract_id"),
+        Index("ix_contracts_region_status_reward", "region_id", "status", "reward", "contract_id"),
         Index("ix_contracts_status_volume", "status", "volume", "contract_id"),
         Index("ix_contracts_status_reward", "status", "reward", "contract_id"),
         Index("ix_contracts_start_location", "start_location_id"),
@@ -122,6 +123,14 @@ class Contract(Base):
             postgresql_where=text("has_bpc"),
         ),
         Index("ix_contracts_status_reward_per_m3", "status", "reward_per_m3", "contract_id"),
+        Index(
+            "ix_contracts_region_status_reward_per_m3",
+            "region_id",
+            "status",
+            "reward_per_m3",
+            "contract_id",
+            postgresql_where=text("reward_per_m3 IS NOT NULL"),
+        ),
         Index(
             "ix_contracts_search_trgm",
             "search_text",
@@ -150,6 +159,12 @@ class ContractItem(Base):
     __table_args__ = (
         Index("ix_contract_items_contract", "contract_id"),
         Index("ix_contract_items_type_contract", "type_id", "contract_id"),
+        Index(
+            "ix_contract_items_offered_type",
+            "contract_id",
+            "type_id",
+            postgresql_where=text("is_included"),
+        ),
         Index(
             "ix_contract_items_bpc_contract",
             "contract_id",

@@ -176,7 +176,13 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
             conditions.append(_compare(c[summary_column], operator, bound(name, _INTEGER)))
             item_column, operator = _BLUEPRINT_BOUNDS[name]
             item_conditions.append(_compare(items.c[item_column], operator, bound(name, _INTEGER)))
-        conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
+        # One bound is answered by the summary alone (the min / max over the same offered
+        # copies). Several must hold on one copy: each candidate's copies are probed. The
+        # OFFSET keeps the probe a per-contract subplan: pulled up into a semi-join the
+        # planner would collect every matching copy first (estimated far too few) and sort.
+        if len(bounds) > 1:
+            probe = select(items.c.record_id).where(*item_conditions).offset(literal_column("0"))
+            conditions.append(exists(probe))
     if "system_id" in params:
         conditions.append(
             c.start_location_id.in_(
@@ -206,14 +212,15 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
 def _offers_type_of(type_condition: ColumnElement[bool]) -> ColumnElement[bool]:
     """An offered item's type meets ``type_condition`` (on ``item_types``). A join, so that
     the planner estimates how many items the types have from the statistics and picks between
-    walking the contracts in order (probing each one's items) and collecting the items of those
-    types (their type index)."""
+    walking the contracts in order (probing each one's items: ``ix_contract_items_offered_type``)
+    and collecting the items of those types (their type index)."""
     return exists(
         select(items.c.record_id)
         .join(types, types.c.type_id == items.c.type_id)
         .where(
             items.c.contract_id == contracts.c.contract_id,
-            items.c.is_included.is_(True),
+            # Plain (not IS TRUE): the offered items' index (contract_id, type_id) matches.
+            items.c.is_included,
             type_condition,
         )
     )

@@ -16,6 +16,7 @@ from common.derived_fields import DERIVE_ALL
 from services.api import queries
 from services.api.queries import Statement
 from services.api.schemas import ContractListQuery
+from services.api.settings import ApiSettings
 from tests.integration.test_api_explain import CONTRACTS, GENERATE_CONTRACTS, GENERATE_ITEMS, _nodes
 
 BLUEPRINT_COPIES = """
@@ -35,6 +36,7 @@ SELECT 30000000 + s, 'System ' || s, 20000000 + s / 10, round((s % 31 - 10) / 20
 FROM generate_series(0, 499) AS s
 """
 SHIPS_MARKET_GROUP = 4
+COUNT_EXACT_THRESHOLD: int = ApiSettings.model_fields["count_exact_threshold"].get_default()
 
 
 def _page(**params: Any) -> Statement:
@@ -53,6 +55,10 @@ CONTENT_QUERIES: list[tuple[str, Statement]] = [
     ("from a system", _page(system_id=30000142, sort="price")),
     ("couriers by reward per m3", _page(type=["courier"], sort="reward_per_m3", order="desc")),
     ("couriers paying per m3", _page(min_reward_per_m3=1000)),
+    (
+        "a region's couriers by reward per m3",
+        _page(region_id=[10000043], min_reward_per_m3=100, sort="reward_per_m3", order="desc"),
+    ),
     ("search, hostile text", _page(q="vexor%_\\.*(x+)+$ navy")),
     ("a market group's subtree", _page(market_group_id=SHIPS_MARKET_GROUP)),
     ("a market group by price", _page(market_group_id=SHIPS_MARKET_GROUP, sort="price")),
@@ -64,6 +70,54 @@ CONTENT_QUERIES: list[tuple[str, Statement]] = [
         "low sec, a market group, all statuses",
         _page(security="lowsec", market_group_id=SHIPS_MARKET_GROUP, status="all"),
     ),
+]
+
+#: Each content filter with a selective filter on the contract beside it: the planner must not
+#: give up the second filter's index for a scan of the items (or of the contracts).
+CONTENT_FILTERS: list[tuple[str, dict[str, Any]]] = [
+    ("a category", {"category_id": 9}),
+    ("a group", {"group_id": 26}),
+    ("a market group", {"market_group_id": SHIPS_MARKET_GROUP}),
+    ("search by name", {"q": "raven"}),
+    ("ships", {"ship": True}),
+    ("copies with ME >= 8", {"bpc": True, "min_me": 8}),
+    ("copies, runs and TE bounds", {"min_runs": 100, "max_te": 10}),
+]
+#: (name, parameters, counted too): the capped count (``count=true``) is checked beside the
+#: filters that bound its candidates. A region holds 10-40 % of the contracts: counting up to
+#: the threshold there means probing the items of thousands of contracts or reading all items
+#: of the types at once, and on 150,000 items the planner rightly takes the latter (a scan of
+#: 20 ms); with millions of items it probes (the type-index or per-contract plans).
+SELECTIVE_FILTERS: list[tuple[str, dict[str, Any], bool]] = [
+    ("in one region", {"region_id": [10000002]}, False),
+    ("in a price window", {"min_price": "1000", "max_price": "50000", "sort": "price"}, True),
+    ("of one issuer", {"issuer_id": 90000037, "status": "all"}, True),
+    ("from a system", {"system_id": 30000142}, True),
+    ("from a station, by price", {"start_location_id": 60000013, "sort": "price"}, True),
+    ("in one region, by price", {"region_id": [10000043], "sort": "price", "order": "asc"}, False),
+]
+
+
+def _statements(name: str, counted: bool, **params: Any) -> list[tuple[str, Statement]]:
+    """The list statement and (``counted``) the capped count of the same filters."""
+    query = ContractListQuery.model_validate(params)
+    statements: list[tuple[str, Statement]] = [
+        (name, queries.list_statement(query, None, query.limit + 1))
+    ]
+    if counted:
+        statements.append(
+            (f"{name}, counted", queries.capped_count_statement(query, COUNT_EXACT_THRESHOLD))
+        )
+    return statements
+
+
+COMBINED_QUERIES: list[tuple[str, Statement]] = [
+    statement
+    for content, content_params in CONTENT_FILTERS
+    for selective, selective_params, counted in SELECTIVE_FILTERS
+    for statement in _statements(
+        f"{content}, {selective}", counted, **content_params, **selective_params
+    )
 ]
 
 
@@ -112,7 +166,7 @@ async def test_content_filters_read_through_indexes(large_database: AsyncEngine)
         ).one()  # fmt: skip
         assert derived[0] > 0
         assert derived[1] > 0
-        for name, statement in CONTENT_QUERIES:
+        for name, statement in CONTENT_QUERIES + COMBINED_QUERIES:
             plan = (await queries.explain(connection, statement))["Plan"]
             scans = {
                 (node.get("Relation Name"), node["Node Type"])

@@ -149,7 +149,8 @@ def filter_conditions(
             items.c.type_id == any_(bound("contains_type_ids", BIGINTS)),
         ]
         if not query.include_requested:
-            item_conditions.append(items.c.is_included.is_(True))
+            # Plain (not IS TRUE): the offered items' partial index matches it.
+            item_conditions.append(items.c.is_included)
         conditions.append(exists(select(items.c.record_id).where(*item_conditions)))
     if "title" in params:
         conditions.append(c.title.icontains(bound("title", TEXT), escape=LIKE_ESCAPE))

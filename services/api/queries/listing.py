@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 import asyncpg
 from sqlalchemy import bindparam, select, tuple_, union_all
@@ -64,10 +65,25 @@ def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -
     return _list_statement(query, list_params(query, after, limit))
 
 
+#: Bounds on a nullable sort column: a row that meets one has a value, so with one of them
+#: the segments of rows without a value are left out (each would be a scan finding nothing).
+VALUE_BOUNDS: Final = {
+    "price": ("min_price", "max_price"),
+    "reward": ("min_reward", "max_reward"),
+    "volume": ("min_volume", "max_volume"),
+    "reward_per_m3": ("min_reward_per_m3",),
+}
+
+
 def _list_statement(query: ContractListQuery, params: Params) -> Statement:
     column = SORT_COLUMNS[query.sort]
     descending = query.order == "desc"
-    nullable = query.sort in NULLABLE_SORTS
+    # A position among the rows without a value (a cursor made for these very filters cannot
+    # be one) keeps the NULL segments: the answer stays what the filters select (nothing).
+    bounded = "after_id" not in params or "after_value" in params
+    nullable = query.sort in NULLABLE_SORTS and not (
+        bounded and any(name in params for name in VALUE_BOUNDS.get(query.sort, ()))
+    )
     order_by = (
         (column.desc(), contracts.c.contract_id.desc())
         if descending
