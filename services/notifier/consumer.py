@@ -2,13 +2,20 @@
 go to :func:`handle` through :mod:`common.pull_loop`.
 
 It never alerts a contract the API cannot show: a batch is matched only once every one of
-its contracts is committed by the persister (visible in PostgreSQL); until then it is handed
-back with a short delay. After ``visibility_patience_seconds`` the contracts that are there are
-matched (the rest were dead-lettered by the persister). Ack policy is explicit: a message is
-acked after the transaction that recorded its alerts commits; if that fails nothing is acked
-and it comes again (alerts are unique per (search, contract), so matching twice records
-nothing new). A message that is not a valid contracts batch is acked: the persister
-dead-letters it with the reason, there is nothing to alert.
+its contracts is committed by the persister (visible in PostgreSQL). Until then it is held,
+looked at again on each of the persister's commit notifications (:mod:`.commits`) or every
+``visibility_retry_seconds`` without one, for at most ``visibility_hold_seconds``; then it is
+handed back with that delay (JetStream keeps it: a notifier killed while holding it loses
+nothing). After ``visibility_patience_seconds`` the contracts that are there are matched (the
+rest were dead-lettered by the persister).
+
+Only the contracts this batch is the first sighting of are matched (their ``first_seen_at`` is
+not before its ``fetched_at``): a page republished by a later sweep alerts nothing again.
+
+Ack policy is explicit: a message is acked after the transaction that recorded its alerts
+commits; if that fails nothing is acked and it comes again (alerts are unique per (search,
+contract), so matching twice records nothing new). A message that is not a valid contracts
+batch is acked: the persister dead-letters it with the reason, there is nothing to alert.
 
 A replay reads the stream into another database without this consumer: it alerts no one.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -31,6 +39,7 @@ from common.messages import ContractsBatch, parse_message
 from common.pull_loop import Handler
 from common.subjects import Subjects
 from services.notifier import metrics
+from services.notifier.commits import CommitSignal
 from services.notifier.matching import MatchResult, match_contracts, visible_contracts
 from services.notifier.settings import NotifierSettings
 
@@ -63,7 +72,7 @@ async def pull_subscription(
 
 
 async def handle(
-    pool: asyncpg.Pool, settings: NotifierSettings, message: Msg
+    pool: asyncpg.Pool, settings: NotifierSettings, commits: CommitSignal, message: Msg
 ) -> MatchResult | None:
     """Match one message and settle it (raises when the database fails: not settled)."""
     try:
@@ -74,16 +83,25 @@ async def handle(
         log.info("not a contracts batch: nothing to match", extra={"subject": message.subject})
         await message.ack()
         return None
-    contract_ids = [contract.contract_id for contract in batch.contracts]
+    contract_ids = list(dict.fromkeys(contract.contract_id for contract in batch.contracts))
     received_at = message.metadata.timestamp or datetime.now(UTC)
-    async with pool.acquire() as connection:
-        visible = await visible_contracts(connection, contract_ids)
-        waited = (datetime.now(UTC) - received_at).total_seconds()
-        if visible < len(contract_ids) and waited < settings.visibility_patience_seconds:
+    held_until = time.monotonic() + settings.visibility_hold_seconds
+    while True:
+        seen = commits.generation
+        async with pool.acquire() as connection:
+            visible = await visible_contracts(connection, contract_ids, batch.fetched_at)
+            waited = (datetime.now(UTC) - received_at).total_seconds()
+            if visible.count == len(contract_ids) or waited >= settings.visibility_patience_seconds:
+                result = MatchResult(0, 0, 0)
+                if visible.first_seen:
+                    result = await match_contracts(connection, visible.first_seen, received_at)
+                break
+        hold = held_until - time.monotonic()
+        if hold <= 0 or commits.closed:
             metrics.WAITS.inc()
             await message.nak(delay=settings.visibility_retry_seconds)
             return None
-        result = await match_contracts(connection, contract_ids, received_at)
+        await commits.wait_after(seen, timeout=min(hold, settings.visibility_retry_seconds))
     await message.ack_sync(timeout=10)
     metrics.BATCHES.inc()
     metrics.ALERTS.inc(result.alerts)
@@ -100,14 +118,16 @@ async def handle(
     return result
 
 
-def fetch_handler(pool: asyncpg.Pool, settings: NotifierSettings, queued: asyncio.Event) -> Handler:
+def fetch_handler(
+    pool: asyncpg.Pool, settings: NotifierSettings, commits: CommitSignal, queued: asyncio.Event
+) -> Handler:
     """Match and settle each message of a fetch; never raises, so that the pull loop never
     ends (``queued`` is set when webhook calls were queued)."""
 
     async def match_fetch(messages: list[Msg], earlier: frozenset[asyncio.Task[None]]) -> None:
         for message in messages:
             try:
-                result = await handle(pool, settings, message)
+                result = await handle(pool, settings, commits, message)
             except Exception:
                 log.exception("batch not matched; handed back for a retry")
                 with contextlib.suppress(Exception):

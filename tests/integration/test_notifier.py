@@ -87,7 +87,7 @@ async def test_nothing_is_alerted_before_the_persister_commits(settings: HangarS
     await save_search(settings.database_url, account, {"name": "all", "filters": {}})
     async with jetstream(settings) as (_, js):
         await publish(js, settings, f.batch([_contract(1), _contract(2)]))
-        async with running_notifier(notifier_settings(settings)):
+        async with running_notifier(notifier_settings(settings, visibility_hold_seconds=0.2)):
             # the notifier has handled the batch, twice (handed back while the rows are missing)
             await eventually(
                 lambda: _delivered_to_notifier(js, settings, times=3),
@@ -97,6 +97,47 @@ async def test_nothing_is_alerted_before_the_persister_commits(settings: HangarS
             await persist(settings)
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
     assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_a_held_batch_is_matched_on_the_persisters_commit_notification(
+    settings: HangarSettings,
+) -> None:
+    """Without the notification the batch would next be looked at after 600 s."""
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    waiting = notifier_settings(
+        settings, visibility_retry_seconds=600, visibility_hold_seconds=1200, ack_wait_seconds=1800
+    )
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([_contract(1), _contract(2)]))
+        async with running_notifier(waiting):
+            await eventually(
+                lambda: _delivered_to_notifier(js, settings), what="the batch held by the notifier"
+            )
+            await asyncio.sleep(0.3)  # looked at once, then waiting
+            assert await alert_pairs(settings.database_url) == []
+            await persist(settings)
+            await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
+    assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_a_republished_page_alerts_only_its_new_contracts(settings: HangarSettings) -> None:
+    """A later sweep republishes a changed page whole: a search saved in between is alerted
+    of the contract first seen on it, not of the one the earlier page listed."""
+    account, _ = await new_account(settings.database_url, "trader")
+    early = await save_search(settings.database_url, account, {"name": "early", "filters": {}})
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([_contract(1)], gen=0))
+        await persist(settings)
+        async with running_notifier(notifier_settings(settings)):
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+        late = await save_search(settings.database_url, account, {"name": "late", "filters": {}})
+        await publish(js, settings, f.batch([_contract(1), _contract(2)], gen=1))
+        await persist(settings)
+        async with running_notifier(notifier_settings(settings)):
+            await eventually(lambda: _has_alerts(settings.database_url, 3), what="alerts")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+    assert await alert_pairs(settings.database_url) == [(early, 1), (early, 2), (late, 2)]
 
 
 async def _delivered_to_notifier(js: object, settings: HangarSettings, times: int = 1) -> bool:
