@@ -72,9 +72,16 @@ async def pull_subscription(
 
 
 async def handle(
-    pool: asyncpg.Pool, settings: NotifierSettings, commits: CommitSignal, message: Msg
+    pool: asyncpg.Pool,
+    settings: NotifierSettings,
+    commits: CommitSignal,
+    message: Msg,
+    held_until: float | None = None,
 ) -> MatchResult | None:
-    """Match one message and settle it (raises when the database fails: not settled)."""
+    """Match one message and settle it (raises when the database fails: not settled).
+
+    ``held_until`` (``time.monotonic()``): the end of its wait for the persister, by default
+    ``visibility_hold_seconds`` from now."""
     try:
         batch = parse_message(message.data)
     except ValidationError:
@@ -85,7 +92,8 @@ async def handle(
         return None
     contract_ids = list(dict.fromkeys(contract.contract_id for contract in batch.contracts))
     received_at = message.metadata.timestamp or datetime.now(UTC)
-    held_until = time.monotonic() + settings.visibility_hold_seconds
+    if held_until is None:
+        held_until = time.monotonic() + settings.visibility_hold_seconds
     while True:
         seen = commits.generation
         async with pool.acquire() as connection:
@@ -125,9 +133,12 @@ def fetch_handler(
     ends (``queued`` is set when webhook calls were queued)."""
 
     async def match_fetch(messages: list[Msg], earlier: frozenset[asyncio.Task[None]]) -> None:
+        # One hold for the whole fetch: when the persister does not come, the messages behind
+        # the first are handed back at once instead of each waiting (past their ack_wait).
+        held_until = time.monotonic() + settings.visibility_hold_seconds
         for message in messages:
             try:
-                result = await handle(pool, settings, commits, message)
+                result = await handle(pool, settings, commits, message, held_until)
             except Exception:
                 log.exception("batch not matched; handed back for a retry")
                 with contextlib.suppress(Exception):
