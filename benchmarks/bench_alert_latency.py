@@ -29,7 +29,9 @@ processes up and is not counted. Then two scenarios, one after the other on the 
 Measured, per alert: stored (the message's JetStream timestamp, from its metadata) → received on
 the live feed. The baseline, measured in the same run: the persister's own latency per batch,
 stored → committed (the batch's rows of its generation visible in PostgreSQL, polled every
-``--poll`` seconds); per alert, committed → received is then the notifier's and the API's share.
+``--poll`` seconds); per alert, committed → received is then the notifier's and the API's share,
+and recorded (the alert's ``created_at``: its matching transaction's start) → received mostly
+the API's.
 Both clocks are this machine's wall clock (the NATS server's and this process's).
 """
 
@@ -420,6 +422,7 @@ class Figures:
     persister: list[float]  # per batch: stored -> committed
     alert: list[float]  # per alert: stored -> received
     share: list[float]  # per alert: committed -> received
+    api: list[float]  # per alert: recorded (its created_at) -> received
     first_alert: list[float]  # per batch with alerts: stored -> its first alert received
     uncounted_alerts: int  # alerts of contracts not counted (republished ones): should be 0
     load: str
@@ -536,6 +539,7 @@ def _figures(
 ) -> Figures:
     alert: list[float] = []
     share: list[float] = []
+    api: list[float] = []
     first: dict[int, float] = {}
     uncounted = 0
     for event in events:
@@ -546,6 +550,7 @@ def _figures(
             continue
         alert.append(event.received_at - stored[batch])
         share.append(event.received_at - committed[batch])
+        api.append(event.received_at - datetime.fromisoformat(event.data["created_at"]).timestamp())
         first[batch] = min(first.get(batch, float("inf")), event.received_at - stored[batch])
     return Figures(
         name=sweep.name,
@@ -558,6 +563,7 @@ def _figures(
         persister=[committed[batch] - stored[batch] for batch in range(len(stored))],
         alert=alert,
         share=share,
+        api=api,
         first_alert=list(first.values()),
         uncounted_alerts=uncounted,
         load=load_average(),
@@ -587,6 +593,7 @@ def report(figures: Figures, searches: int) -> None:
             _row("baseline: persister, stored → committed (per batch)", figures.persister),
             _row("alert: stored → received on the live feed", figures.alert),
             _row("notifier + API: committed → received", figures.share),
+            _row("API: alert recorded (created_at) → received", figures.api),
             _row("first alert of each batch: stored → received", figures.first_alert),
         ],
     )

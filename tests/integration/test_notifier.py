@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import orjson
 from nats.js.errors import NotFoundError
 
 from common.messages import ContractWithItems
@@ -119,6 +120,27 @@ async def test_a_held_batch_is_matched_on_the_persisters_commit_notification(
             await persist(settings)
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
     assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_an_invalid_batch_is_settled_without_waiting_for_the_persister(
+    settings: HangarSettings,
+) -> None:
+    """A batch that reads like contracts but does not validate is acked at once: the persister
+    dead-letters it, its contracts will never be committed."""
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    body = orjson.loads(f.batch([_contract(1)]).to_json())
+    body["contracts"][0]["date_issued"] = "not a date"
+    waiting = notifier_settings(
+        settings, visibility_retry_seconds=600, visibility_hold_seconds=1200, ack_wait_seconds=1800
+    )
+    async with jetstream(settings) as (_, js):
+        subject = f"{settings.name_prefix}.events.contracts.10000002"
+        await js.publish(f"{subject}.invalid", orjson.dumps(body))
+        await js.publish(f"{subject}.garbage", b"not json")
+        async with running_notifier(waiting):
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+    assert await alert_pairs(settings.database_url) == []
 
 
 async def test_a_republished_page_alerts_only_its_new_contracts(settings: HangarSettings) -> None:
