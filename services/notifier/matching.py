@@ -222,13 +222,15 @@ async def visible_contracts(
 ) -> Visible:
     """Which of the contracts the persister has committed, and which of them no page read
     before ``fetched_at`` listed (a contract an earlier batch listed was matched with it)."""
-    rows = await connection.fetch(
-        "SELECT contract_id, first_seen_at >= $2 AS first FROM contracts"
-        " WHERE contract_id = ANY($1::bigint[])",
+    row = await connection.fetchrow(
+        "SELECT count(*) AS visible,"
+        " coalesce(array_agg(contract_id) FILTER (WHERE first_seen_at >= $2), '{}') AS first"
+        " FROM contracts WHERE contract_id = ANY($1::bigint[])",
         contract_ids,
         fetched_at,
     )
-    return Visible(len(rows), [row["contract_id"] for row in rows if row["first"]])
+    assert row is not None
+    return Visible(int(row["visible"]), list(row["first"]))
 
 
 async def match_contracts(

@@ -205,7 +205,8 @@ async def apply_deliveries(
     """Apply every valid delivery; say which to ack, retry or dead-letter.
 
     With ``announce`` (the live persister; a replay has no one to tell), every transaction
-    that writes contracts also notifies :data:`CONTRACTS_COMMITTED_CHANNEL` at its commit.
+    that writes contracts also tells the notifier, at its commit
+    (:mod:`common.contract_commits`).
 
     Connection-level failures (database down) propagate: nothing is acked and everything
     is delivered again later.
