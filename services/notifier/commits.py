@@ -5,7 +5,7 @@ writes contracts (delivered at its commit).
 A notification only says "look again": the waiting batch counts its contracts in the table.
 Without the listening connection (not yet connected, or lost) waits simply run out their
 timeout, so the batch is looked at as often as it was before notifications existed; the
-connection is opened again on a later wait.
+connection is opened again every ``RECONNECT_SECONDS`` until it is back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 import asyncpg
 
@@ -21,8 +20,9 @@ from common.contract_commits import CONTRACTS_COMMITTED_CHANNEL
 
 log = logging.getLogger(__name__)
 
-#: Least time between two attempts to open the listening connection.
+#: Between two attempts to open the listening connection.
 RECONNECT_SECONDS = 5.0
+APPLICATION_NAME = "hangar-bay-notifier-commits"
 
 
 class CommitSignal:
@@ -33,9 +33,8 @@ class CommitSignal:
         self._connection: asyncpg.Connection | None = None
         self._changed = asyncio.Event()
         self._generation = 0
-        self._closed = False
-        self._last_attempt = -RECONNECT_SECONDS
-        self._connecting: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self._retrying: asyncio.Task[None] | None = None
 
     @property
     def generation(self) -> int:
@@ -44,49 +43,72 @@ class CommitSignal:
 
     @property
     def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def listening(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed()
+        return self._closed.is_set()
 
     async def start(self) -> None:
-        self._last_attempt = time.monotonic()
-        try:
-            connection = await asyncpg.connect(self._dsn, timeout=10)
-            await connection.add_listener(CONTRACTS_COMMITTED_CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-            log.warning("commit notifications unavailable", extra={"error": repr(error)})
-            return
-        if self._closed:
-            await connection.close(timeout=5)
-            return
-        self._connection = connection
-        # a commit between two connections was not heard: whoever waits looks again
-        self._wake()
+        """Listen (or, if the database cannot be reached, keep trying in the background)."""
+        if not await self._connect():
+            self._keep_trying()
 
     async def wait_after(self, generation: int, timeout: float) -> None:  # noqa: ASYNC109
         """Return once a commit newer than ``generation`` was notified, the signal is closed,
         or ``timeout`` seconds have passed."""
-        if self._closed or self._generation != generation:
+        if self.closed or self._generation != generation:
             return
-        self._reconnect_if_lost()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
     def close_waits(self) -> None:
         """Every wait returns now and every later one at once (the notifier is stopping)."""
-        self._closed = True
+        self._closed.set()
         self._wake()
 
     async def close(self) -> None:
         self.close_waits()
-        if self._connecting is not None:
-            await asyncio.gather(self._connecting, return_exceptions=True)
+        if self._retrying is not None:
+            await asyncio.gather(self._retrying, return_exceptions=True)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close(timeout=5)
             self._connection = None
+
+    async def _connect(self) -> bool:
+        try:
+            connection = await asyncpg.connect(
+                self._dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+            )
+            await connection.add_listener(CONTRACTS_COMMITTED_CHANNEL, self._notified)
+        except Exception as error:  # any failure: the waits fall back to their timeout
+            log.warning("commit notifications unavailable", extra={"error": repr(error)})
+            return False
+        if self.closed:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=5)
+            return True
+        connection.add_termination_listener(self._terminated)
+        self._connection = connection
+        # a commit while nobody listened was not heard: whoever waits looks again
+        self._wake()
+        return True
+
+    def _terminated(self, _connection: object) -> None:
+        if self.closed:
+            return
+        log.warning("commit notifications lost; listening again")
+        self._connection = None
+        self._wake()
+        self._keep_trying()
+
+    def _keep_trying(self) -> None:
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self._retry())
+
+    async def _retry(self) -> None:
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), RECONNECT_SECONDS)
+            if self.closed or await self._connect():
+                return
 
     def _notified(self, _connection: object, _pid: int, _channel: str, _payload: object) -> None:
         self._wake()
@@ -95,15 +117,3 @@ class CommitSignal:
         self._generation += 1
         self._changed.set()
         self._changed = asyncio.Event()
-
-    def _reconnect_if_lost(self) -> None:
-        if self.listening or self._closed:
-            return
-        if self._connecting is not None and not self._connecting.done():
-            return
-        if time.monotonic() - self._last_attempt < RECONNECT_SECONDS:
-            return
-        if self._connection is not None:
-            log.warning("commit notifications lost; listening again")
-            self._connection = None
-        self._connecting = asyncio.create_task(self.start())

@@ -14,6 +14,7 @@ from nats.js.errors import NotFoundError
 
 from common.messages import ContractWithItems
 from common.settings import HangarSettings
+from services.notifier.commits import APPLICATION_NAME as COMMITS_APPLICATION_NAME
 from services.rebuild.replay import replay
 from tests.support import factories as f
 from tests.support.accounts import fetch, new_account
@@ -120,6 +121,34 @@ async def test_a_held_batch_is_matched_on_the_persisters_commit_notification(
             await persist(settings)
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
     assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_a_lost_commit_listener_is_replaced_and_batches_still_match(
+    settings: HangarSettings,
+) -> None:
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    async with jetstream(settings) as (_, js), running_notifier(notifier_settings(settings)):
+        await eventually(lambda: _listeners(settings.database_url, 1), what="the listener")
+        await fetch(
+            settings.database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            COMMITS_APPLICATION_NAME,
+        )
+        await publish(js, settings, f.batch([_contract(1)]))
+        await eventually(lambda: _delivered_to_notifier(js, settings), what="the batch held")
+        await persist(settings)  # its notification is not heard: the wait's timeout finds it
+        await eventually(lambda: _has_alerts(settings.database_url, 1), what="alerts")
+        await eventually(lambda: _listeners(settings.database_url, 1), what="a new listener")
+
+
+async def _listeners(database_url: str, count: int) -> bool:
+    rows = await fetch(
+        database_url,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1",
+        COMMITS_APPLICATION_NAME,
+    )
+    return bool(rows[0]["n"] == count)
 
 
 async def test_an_invalid_batch_is_settled_without_waiting_for_the_persister(
