@@ -30,6 +30,7 @@ from rich.table import Table
 
 from common.db import asyncpg_dsn, with_database
 from common.migration import upgrade_async
+from common.sde.loader import load_catalog
 from common.subjects import Subjects
 from services.stack.servers import ServerUrls, free_port, start_postgres, test_servers
 
@@ -166,10 +167,13 @@ class Databases:
         return with_database(self._server_url, name)
 
     async def fresh(self, label: str) -> str:
-        """The URL of a new database migrated to head (PK, FK and every index)."""
+        """The URL of a new database as ``hangar-bay migrate`` leaves it: migrated to head (PK,
+        FK and every index) with the SDE type catalog loaded, which the derived fields read."""
         if self._template is None:
             name = f"{self._prefix}_template"
-            await upgrade_async(await self._create(name))
+            url = await self._create(name)
+            await upgrade_async(url)
+            await load_catalog(url)
             self._template = name
         return await self._create(f"{self._prefix}_{label}", self._template)
 

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from benchmarks.support import Stopwatch
-from common.db import CONTRACT_COLUMNS, ITEM_COLUMNS, asyncpg_dsn
+from common.db import CONTRACT_COLUMNS, CONTRACT_DERIVED_COLUMNS, ITEM_COLUMNS, asyncpg_dsn
 from common.messages import ContractsBatch
 from common.subjects import Subjects
 from services.persister.contract_rows import contracts_table_rows
@@ -254,14 +254,16 @@ Row = tuple[object, ...]
 
 @dataclass(frozen=True)
 class CopyRows:
-    """The load as COPY rows: contracts and items (built before any clock starts)."""
+    """The load as COPY rows: contracts (of ``contract_columns``) and items (built before any
+    clock starts)."""
 
     contracts: list[Row]
     items: list[Row]
+    contract_columns: tuple[str, ...] = CONTRACT_COLUMNS
 
     def split(self, parts: int) -> list[CopyRows]:
         """``parts`` shares by contract, each with its contracts' items."""
-        shares: list[CopyRows] = [CopyRows([], []) for _ in range(parts)]
+        shares = [CopyRows([], [], self.contract_columns) for _ in range(parts)]
         owner = {}
         for index, contract in enumerate(self.contracts):
             share = shares[index * parts // len(self.contracts)]
@@ -284,13 +286,40 @@ def copy_rows(batches: Sequence[ContractsBatch]) -> CopyRows:
     return CopyRows(contracts, items)
 
 
+async def stored_rows(database_url: str) -> CopyRows:
+    """Every contract (all its columns, the derived ones included, but those PostgreSQL
+    generates) and item a database holds: what an apply left, for COPY into another database
+    of the same schema."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        generated = {
+            row["attname"]
+            for row in await connection.fetch(
+                "SELECT attname FROM pg_attribute"
+                " WHERE attrelid = 'contracts'::regclass AND attgenerated <> ''"
+            )
+        }
+        columns = tuple(
+            name for name in (*CONTRACT_COLUMNS, *CONTRACT_DERIVED_COLUMNS) if name not in generated
+        )
+        contracts = await connection.fetch(
+            f"SELECT {', '.join(columns)} FROM contracts ORDER BY contract_id"
+        )
+        items = await connection.fetch(
+            f"SELECT {', '.join(ITEM_COLUMNS)} FROM contract_items ORDER BY record_id"
+        )
+    finally:
+        await connection.close()
+    return CopyRows([tuple(row) for row in contracts], [tuple(row) for row in items], columns)
+
+
 # -- the COPY ceiling -------------------------------------------------------------------------
 
 
 async def _copy_share(connection: asyncpg.Connection, share: CopyRows) -> None:
     async with connection.transaction():
         await connection.copy_records_to_table(
-            "contracts", records=share.contracts, columns=CONTRACT_COLUMNS
+            "contracts", records=share.contracts, columns=share.contract_columns
         )
         await connection.copy_records_to_table(
             "contract_items", records=share.items, columns=ITEM_COLUMNS

@@ -7,9 +7,6 @@ their items — after the first cycle and again after churn.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,47 +16,21 @@ import pytest
 from common.settings import HangarSettings
 from services.api.app import create_app
 from services.api.settings import ApiSettings
-from services.stack.servers import free_port, wait_for_port
+from tests.support.pipeline import pipeline_environment, run_once, simulator
 
 pytestmark = pytest.mark.e2e
 
-REGIONS = "10000002:2000,10000043:800,10000032:500"
-CLI = [sys.executable, "-m", "services.cli"]
+REGIONS = {10000002: 2000, 10000043: 800, 10000032: 500}
+SIMULATOR_OPTIONS = (
+    "--regions", ",".join(f"{region}:{count}" for region, count in REGIONS.items()),
+    "--no-auto-advance", "--big-contracts", "1", "--seed", "11",
+)  # fmt: skip
 
 
 @pytest.fixture
-def simulator() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "esi-sim", "--port", str(port), "--regions", REGIONS, "--no-auto-advance",
-         "--big-contracts", "1", "--seed", "11"],
-    )  # fmt: skip
-    try:
-        wait_for_port(port, process, "esi-sim", timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _run(command: str, *args: str, env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [*CLI, command, *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, f"{command} failed:\n{result.stderr[-4000:]}"
-
-
-def _environment(settings: HangarSettings, esi_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HANGAR_DATABASE_URL": settings.database_url,
-        "HANGAR_NATS_URL": settings.nats_url,
-        "HANGAR_REDIS_URL": settings.redis_url,
-        "HANGAR_NAME_PREFIX": settings.name_prefix,
-        "HANGAR_ESI_BASE_URL": esi_url,
-        "HANGAR_REGIONS": ",".join(part.split(":")[0] for part in REGIONS.split(",")),
-        "HANGAR_LOG_JSON": "true",
-    }
+def esi_url() -> Iterator[str]:
+    with simulator(*SIMULATOR_OPTIONS) as url:
+        yield url
 
 
 def _truth(esi_url: str) -> dict[int, dict[int, set[int]]]:
@@ -109,12 +80,12 @@ async def _api_view(api: httpx.AsyncClient, status: str) -> dict[int, dict[int, 
 # contract read back through the API: minutes, not the default two.
 @pytest.mark.timeout(900)
 async def test_pipeline_matches_the_simulator_across_churn(
-    settings: HangarSettings, simulator: str
+    settings: HangarSettings, esi_url: str
 ) -> None:
-    env = _environment(settings, simulator)
-    _run("fetcher", "--once", env=env)
-    _run("persister", "--until-idle", env=env)
-    first = _truth(simulator)
+    env = pipeline_environment(settings, esi_url, REGIONS)
+    await run_once("fetcher", "--once", env=env)
+    await run_once("persister", "--until-idle", env=env)
+    first = _truth(esi_url)
     assert sum(len(c) for c in first.values()) == 3300
     assert max(len(items) for region in first.values() for items in region.values()) > 1000
 
@@ -127,10 +98,10 @@ async def test_pipeline_matches_the_simulator_across_churn(
     ):
         assert await _api_view(api, "outstanding") == first
 
-        httpx.post(f"{simulator}/_sim/advance", timeout=30).raise_for_status()
-        _run("fetcher", "--once", env=env)
-        _run("persister", "--until-idle", env=env)
-        second = _truth(simulator)
+        httpx.post(f"{esi_url}/_sim/advance", timeout=30).raise_for_status()
+        await run_once("fetcher", "--once", env=env)
+        await run_once("persister", "--until-idle", env=env)
+        second = _truth(esi_url)
         assert await _api_view(api, "outstanding") == second
 
         listed_now = {cid for region in second.values() for cid in region}
