@@ -1,28 +1,38 @@
 """Alert latency: from the moment a sweep's contracts batch is stored in JetStream to the moment
 a live-feed client of the API (``GET /v1/alerts/stream``, server-sent events) receives the alert,
-with 10,000 saved searches and a Forge-sized burst. Goal: p99 under 2 s.
+with 10,000 saved searches and a Forge-sized region. Goal: p99 under 2 s.
 
     uv run python -m benchmarks.bench_alert_latency [--contracts 35000] [--searches 10000]
+        [--new 1000]
     uv run python -m benchmarks.bench_alert_latency --contracts 3000 --searches 1000   # quick
     ... --logs DIR --log-level INFO   # keep the processes' output (the notifier logs each match)
 
 What runs: PostgreSQL, NATS JetStream and Redis as the tests find them; the persister, the
 notifier and the API as separate processes (``hangar-bay persister``, ``notifier``, ``api``) with
-their default settings. This process saves the searches, publishes the burst and reads the
+their default settings. This process saves the searches, publishes the sweeps and reads the
 live feed.
 
 The searches are ``bench_notifier``'s (built by its own function): 90 % watchlists (one item type
-and a maximum price, half of them on a type the burst holds), 10 % searches without a type, all
-of one account, whose live feed is read. The burst: ``workload.py``'s Forge-like contracts as
-1000-contract ``ContractsBatch`` messages, published back to back, each publish awaiting
-JetStream's acknowledgement as the fetcher's publisher does. One more batch, published and
-alerted before the burst, warms the processes up and is not counted.
+and a maximum price, half of them on a type the sweeps hold), 10 % searches without a type, all
+of one account, whose live feed is read. One batch, published and alerted first, warms the
+processes up and is not counted. Then two scenarios, one after the other on the same stack:
+
+- cold burst: ``workload.py``'s Forge-like contracts, ``--contracts`` of them, all new, as
+  1000-contract ``ContractsBatch`` pages of one sweep, published back to back, each publish
+  awaiting JetStream's acknowledgement as the fetcher's publisher does. The persister has to
+  write every row: its own latency is bounded by the write rate (CEILINGS.md).
+- steady sweep (``--new`` > 0): the region is now stored and matched. The next sweep (a newer
+  ESI generation) republishes every page whole, as the fetcher does with changed pages, with
+  ``--new`` of the contracts replaced by new ones (spread over the pages, the ones they replace
+  gone): the live case of a sweep every half hour. Counted: the new contracts' alerts.
 
 Measured, per alert: stored (the message's JetStream timestamp, from its metadata) → received on
 the live feed. The baseline, measured in the same run: the persister's own latency per batch,
-stored → committed (the batch's contracts visible in PostgreSQL, polled every ``--poll``
-seconds); per alert, committed → received is then the notifier's and the API's share. Both
-clocks are this machine's wall clock (the NATS server's and this process's).
+stored → committed (the batch's rows of its generation visible in PostgreSQL, polled every
+``--poll`` seconds); per alert, committed → received is then the notifier's and the API's share,
+and recorded (the alert's ``created_at``: its matching transaction's start) → received mostly
+the API's.
+Both clocks are this machine's wall clock (the NATS server's and this process's).
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import asyncpg
@@ -60,20 +72,23 @@ from benchmarks.support import (
     print_table,
     unique_prefix,
 )
-from benchmarks.workload import Message, make_load
+from benchmarks.workload import GENERATION, PAGE_SIZE, REGION, Message, make_load
 from common.db import asyncpg_dsn
+from common.messages import ContractsBatch
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.api.account_store import add_key
 from services.notifier.settings import NotifierSettings
 from services.persister.settings import PersisterSettings
 from services.stack.servers import ServerUrls, free_port, wait_for_port
-from tests.support.live_feed import LiveFeed, listening
+from tests.support.live_feed import FeedEvent, LiveFeed, listening
 
 CLI = [sys.executable, "-m", "services.cli"]
 GOAL_P99_SECONDS = 2.0
 #: The account ``bench_notifier``'s searches belong to.
 BENCH_ACCOUNT = "bench"
+#: Between two sweeps of a region (ESI's cache time of public contracts).
+SWEEP_INTERVAL = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -179,11 +194,13 @@ async def notifier_settled(js: JetStreamContext, subjects: Subjects) -> bool:
 
 
 class CommitWatch:
-    """When each batch became visible in PostgreSQL: one contract per batch is looked for
-    every ``interval`` seconds (the persister commits a fetch of batches in one transaction)."""
+    """When each batch became visible in PostgreSQL: one contract per batch is looked for, at
+    the batch's generation, every ``interval`` seconds (the persister commits a fetch of batches
+    in one transaction)."""
 
-    def __init__(self, markers: dict[int, int], interval: float) -> None:
+    def __init__(self, markers: dict[int, int], generation: datetime, interval: float) -> None:
         self._pending = dict(markers)  # contract id -> batch index
+        self._generation = generation
         self._interval = interval
         self.committed: dict[int, float] = {}  # batch index -> wall clock
 
@@ -196,8 +213,10 @@ class CommitWatch:
         try:
             while self._pending:
                 rows = await connection.fetch(
-                    "SELECT contract_id FROM contracts WHERE contract_id = ANY($1::bigint[])",
+                    "SELECT contract_id FROM contracts WHERE contract_id = ANY($1::bigint[])"
+                    " AND source_last_modified >= $2",
                     list(self._pending),
+                    self._generation,
                 )
                 seen = time.time()
                 for row in rows:
@@ -241,10 +260,9 @@ async def alerts_pushed(database_url: str) -> int:
 
 
 async def prepare_database(
-    database_url: str, searches: int, parsed: list[dict[str, Any]], seed: int
+    database_url: str, searches: int, contracts: list[dict[str, Any]], seed: int
 ) -> str:
     """Save the searches (as ``bench_notifier`` does) and return an API key of their account."""
-    contracts = [c for batch in parsed for c in batch["contracts"]]
     load_types = sorted({item["type_id"] for c in contracts for item in c["items"]})
     locations = sorted({c["start_location_id"] for c in contracts})
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -265,43 +283,211 @@ async def publish(js: JetStreamContext, messages: Sequence[Message]) -> list[int
         ack = await js.publish(
             message.subject, message.body, headers={"Nats-Msg-Id": message.message_id}
         )
+        if ack.duplicate:  # a page published again unchanged: it would measure nothing
+            raise RuntimeError(f"{message.message_id} was deduplicated by JetStream")
         sequences.append(ack.seq)
     return sequences
 
 
+# -- the sweeps -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The pages of one sweep as messages, when its rows count as committed, and which of its
+    contracts are counted (their alerts)."""
+
+    name: str
+    messages: list[Message]
+    generation: datetime
+    #: contract id -> index of its page in ``messages``, for the contracts whose alerts count
+    counted: dict[int, int]
+    #: per page, a contract whose row the page's commit writes at ``generation``
+    markers: dict[int, int]
+
+
+def page_message(
+    contracts: list[dict[str, Any]], page: int, generation: datetime, subjects: Subjects
+) -> Message:
+    """One page of a sweep at ``generation`` (the fetcher's message for it)."""
+    batch = ContractsBatch.model_validate(
+        {
+            "region_id": REGION,
+            "fetched_at": generation + timedelta(seconds=40 + page),
+            "source": {
+                "page": page,
+                "last_modified": generation,
+                "expires": generation + SWEEP_INTERVAL,
+                "etag": f'"alerts-{int(generation.timestamp())}-{page}"',
+            },
+            "contracts": contracts,
+        }
+    )
+    by_type: dict[str, int] = {}
+    for c in batch.contracts:
+        by_type[c.type] = by_type.get(c.type, 0) + 1
+    return Message(
+        subjects.contracts(batch.region_id, batch.batch_key()),
+        batch.to_json(),
+        batch.message_id(),
+        len(batch.contracts),
+        sum(len(c.items) for c in batch.contracts),
+        by_type,
+    )
+
+
+def _pages(contracts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [contracts[start : start + PAGE_SIZE] for start in range(0, len(contracts), PAGE_SIZE)]
+
+
+def _sweep(
+    name: str,
+    pages: list[list[dict[str, Any]]],
+    generation: datetime,
+    subjects: Subjects,
+    counted: set[int] | None = None,
+    first_page: int = 1,
+) -> Sweep:
+    """``counted``: the contracts whose alerts count (``None``: every one)."""
+    return Sweep(
+        name,
+        [
+            page_message(page, number, generation, subjects)
+            for number, page in enumerate(pages, start=first_page)
+        ],
+        generation,
+        {
+            c["contract_id"]: index
+            for index, page in enumerate(pages)
+            for c in page
+            if counted is None or c["contract_id"] in counted
+        },
+        {page[-1]["contract_id"]: index for index, page in enumerate(pages)},
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    warm_up: Sweep
+    cold: Sweep
+    steady: Sweep | None
+    contracts: list[dict[str, Any]]  # every contract of the plan, for the searches
+
+
+def plan_sweeps(contracts: int, new: int, seed: int, subjects: Subjects) -> Plan:
+    """The warm-up page, the cold burst (every contract new) and the steady sweep (the burst's
+    pages again at the next generation, ``new`` of their contracts replaced by new ones)."""
+    load = make_load(PAGE_SIZE + contracts + new, seed, subjects)
+    every = [c for message in load.messages for c in orjson.loads(message.body)["contracts"]]
+    warm_up, burst, fresh = (
+        every[:PAGE_SIZE],
+        every[PAGE_SIZE : PAGE_SIZE + contracts],
+        every[PAGE_SIZE + contracts :],
+    )
+    cold_pages = _pages(burst)
+    warm = _sweep("warm-up", [warm_up], GENERATION, subjects)
+    cold = _sweep("cold burst", cold_pages, GENERATION, subjects, first_page=2)
+    if not new:
+        return Plan(warm, cold, None, every)
+    rng = Random(seed)
+    steady_pages = [list(page) for page in cold_pages]
+    slots = rng.sample(
+        [(p, i) for p, page in enumerate(steady_pages) for i in range(len(page))], len(fresh)
+    )
+    for (page, index), contract in zip(slots, fresh, strict=True):
+        steady_pages[page][index] = contract  # the one it replaces is gone
+    steady = _sweep(
+        "steady sweep",
+        steady_pages,
+        GENERATION + SWEEP_INTERVAL,
+        subjects,
+        {c["contract_id"] for c in fresh},
+        first_page=2,
+    )
+    return Plan(warm, cold, steady, every)
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
 @dataclass
 class Figures:
+    name: str
     batches: int
+    contracts: int
+    counted_contracts: int
     alerts: int
     publish_seconds: float
+    settle_seconds: float
     persister: list[float]  # per batch: stored -> committed
     alert: list[float]  # per alert: stored -> received
     share: list[float]  # per alert: committed -> received
+    api: list[float]  # per alert: recorded (its created_at) -> received
     first_alert: list[float]  # per batch with alerts: stored -> its first alert received
+    uncounted_alerts: int  # alerts of contracts not counted (republished ones): should be 0
+    load: str
+
+
+@dataclass
+class Run:
+    """What one scenario needs of the stack."""
+
+    stack: Stack
+    js: JetStreamContext
+    subjects: Subjects
+    database_url: str
+    feed: LiveFeed
+    poll: float
+    within: float
+
+
+async def run_sweep(run: Run, sweep: Sweep) -> tuple[list[int], dict[int, float], float, float]:
+    """Publish the sweep and wait until every alert it makes is on the live feed: its stream
+    sequences, when each page was committed, the publish time and the time to settle."""
+    watch = CommitWatch(sweep.markers, sweep.generation, run.poll)
+    watching = asyncio.create_task(watch.run(run.database_url))
+
+    async def received() -> bool:
+        if watching.done():
+            watching.result()  # the watch's own error, if it failed
+        return (
+            watch.done
+            and await notifier_settled(run.js, run.subjects)
+            and len(run.feed.alerts()) >= await alerts_pushed(run.database_url)
+        )
+
+    try:
+        started = time.monotonic()
+        with Stopwatch() as publishing:
+            sequences = await publish(run.js, sweep.messages)
+        await wait_until(f"the {sweep.name} alerted", run.stack, run.within, received)
+        settled = time.monotonic() - started
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    return sequences, watch.committed, publishing.seconds, settled
 
 
 async def measure(
     urls: ServerUrls,
     contracts: int,
+    new: int,
     searches: int,
     seed: int,
     poll: float,
     within: float,
     logs: Logs,
     analyze: bool = False,
-) -> Figures:
+) -> list[Figures]:
     prefix = unique_prefix("alerts")
     subjects = Subjects(prefix)
     databases = Databases(urls.database_url, prefix)
+    figures: list[Figures] = []
     async with cleanup_after(urls, prefix, databases, keep=False):
         database_url = await databases.fresh("alerts")
-        load = make_load(contracts + 1000, seed, subjects)
-        parsed = [orjson.loads(message.body) for message in load.messages]
-        key = await prepare_database(database_url, searches, parsed, seed)
-        batch_of = {
-            c["contract_id"]: index for index, b in enumerate(parsed) for c in b["contracts"]
-        }
-        markers = {b["contracts"][-1]["contract_id"]: index for index, b in enumerate(parsed)}
+        plan = plan_sweeps(contracts, new, seed, subjects)
+        key = await prepare_database(database_url, searches, plan.contracts, seed)
         client = await nats.connect(urls.nats_url)
         api_port = free_port()
         try:
@@ -318,68 +504,69 @@ async def measure(
                     httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=60) as api,
                     listening(api, key) as feed,
                 ):
-                    watch = CommitWatch(markers, poll)
-                    watching = asyncio.create_task(watch.run(database_url))
-
-                    async def all_received() -> bool:
-                        if watching.done():
-                            watching.result()  # the watch's own error, if it failed
-                        return await notifier_settled(js, subjects) and len(
-                            feed.alerts()
-                        ) >= await alerts_pushed(database_url)
-
-                    async def warmed_up() -> bool:
-                        return 0 in watch.committed and await all_received()
-
-                    async def burst_received() -> bool:
-                        return watch.done and await all_received()
-
-                    try:
-                        warm_up = await publish(js, load.messages[:1])
-                        await wait_until("the warm-up batch alerted", stack, within, warmed_up)
-                        if analyze:
-                            await analyze_contract_tables(database_url)
-                        with Stopwatch() as publishing:
-                            sequences = warm_up + await publish(js, load.messages[1:])
-                        await wait_until("the burst alerted", stack, within, burst_received)
-                    finally:
-                        watching.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await watching
-                stored_by_sequence = await stored_timestamps(js, subjects, len(sequences))
+                    run = Run(stack, js, subjects, database_url, feed, poll, within)
+                    await run_sweep(run, plan.warm_up)
+                    if analyze:
+                        await analyze_contract_tables(database_url)
+                    for sweep in (plan.cold, plan.steady):
+                        if sweep is None:
+                            continue
+                        before = len(feed.alerts())
+                        sequences, committed, publish_seconds, settled = await run_sweep(run, sweep)
+                        stored_by_sequence = await stored_timestamps(js, subjects, max(sequences))
+                        figures.append(
+                            _figures(
+                                sweep,
+                                feed.alerts()[before:],
+                                [stored_by_sequence[s] for s in sequences],
+                                committed,
+                                publish_seconds,
+                                settled,
+                            )
+                        )
         finally:
             await client.close()
-    stored = [stored_by_sequence[sequence] for sequence in sequences]
-    return _figures(feed, stored, watch.committed, batch_of, publishing.seconds)
+    return figures
 
 
 def _figures(
-    feed: LiveFeed,
+    sweep: Sweep,
+    events: list[FeedEvent],
     stored: list[float],
     committed: dict[int, float],
-    batch_of: dict[int, int],
     publish_seconds: float,
+    settle_seconds: float,
 ) -> Figures:
-    burst = range(1, len(stored))  # batch 0 warmed up
     alert: list[float] = []
     share: list[float] = []
+    api: list[float] = []
     first: dict[int, float] = {}
-    for event in feed.alerts():
+    uncounted = 0
+    for event in events:
         assert event.data is not None
-        batch = batch_of[event.data["contract_id"]]
-        if batch == 0:
+        batch = sweep.counted.get(event.data["contract_id"])
+        if batch is None:
+            uncounted += 1
             continue
         alert.append(event.received_at - stored[batch])
         share.append(event.received_at - committed[batch])
+        api.append(event.received_at - datetime.fromisoformat(event.data["created_at"]).timestamp())
         first[batch] = min(first.get(batch, float("inf")), event.received_at - stored[batch])
     return Figures(
-        batches=len(burst),
+        name=sweep.name,
+        batches=len(stored),
+        contracts=sum(m.contracts for m in sweep.messages),
+        counted_contracts=len(sweep.counted),
         alerts=len(alert),
         publish_seconds=publish_seconds,
-        persister=[committed[batch] - stored[batch] for batch in burst],
+        settle_seconds=settle_seconds,
+        persister=[committed[batch] - stored[batch] for batch in range(len(stored))],
         alert=alert,
         share=share,
+        api=api,
         first_alert=list(first.values()),
+        uncounted_alerts=uncounted,
+        load=load_average(),
     )
 
 
@@ -395,17 +582,18 @@ def _row(label: str, values: list[float]) -> list[str]:
     ]
 
 
-def report(figures: Figures, contracts: int, searches: int, poll: float) -> None:
-    notifier, persister = NotifierSettings(), PersisterSettings()
+def report(figures: Figures, searches: int) -> None:
     print_table(
-        f"Alert latency, seconds: {figures.batches} batches ({contracts:,} contracts) published"
-        f" in {figures.publish_seconds:.2f} s, {searches:,} saved searches,"
-        f" {figures.alerts:,} alerts on the live feed",
+        f"{figures.name}, seconds: {figures.batches} batches ({figures.contracts:,} contracts,"
+        f" {figures.counted_contracts:,} of them new) published in"
+        f" {figures.publish_seconds:.2f} s, {searches:,} saved searches, {figures.alerts:,} alerts"
+        f" on the live feed, all received {figures.settle_seconds:.2f} s after the first publish",
         ["measure", "count", "p50", "p99", "max"],
         [
             _row("baseline: persister, stored → committed (per batch)", figures.persister),
             _row("alert: stored → received on the live feed", figures.alert),
             _row("notifier + API: committed → received", figures.share),
+            _row("API: alert recorded (created_at) → received", figures.api),
             _row("first alert of each batch: stored → received", figures.first_alert),
         ],
     )
@@ -416,9 +604,18 @@ def report(figures: Figures, contracts: int, searches: int, poll: float) -> None
             f"goal: p99 stored → received < {GOAL_P99_SECONDS:.0f} s: {verdict} (p99 {p99:.3f} s);"
             f" alert p99 / persister p99 = {p99 / percentile(figures.persister, 0.99):.2f}"
         )
+    if figures.uncounted_alerts:
+        note(f"{figures.uncounted_alerts:,} alerts of contracts listed before (should be none)")
+    note(f"after the {figures.name}: {figures.load}")
+
+
+def report_defaults(poll: float) -> None:
+    notifier, persister = NotifierSettings(), PersisterSettings()
+    held = getattr(notifier, "visibility_hold_seconds", None)  # absent from older notifiers
     note(
         f"defaults in force: notifier fetch_batch {notifier.fetch_batch},"
-        f" visibility_retry_seconds {notifier.visibility_retry_seconds};"
+        f" visibility_retry_seconds {notifier.visibility_retry_seconds},"
+        f" visibility_hold_seconds {held if held is not None else '-'};"
         f" persister fetch_batch {persister.fetch_batch},"
         f" apply_concurrency {persister.apply_concurrency};"
         f" commits polled every {poll * 1000:.0f} ms"
@@ -429,9 +626,10 @@ async def main(options: argparse.Namespace) -> None:
     with benchmark_servers(options.work_dir) as urls:
         note(load_average())
         note(f"cores: {os.cpu_count()}")
-        figures = await measure(
+        all_figures = await measure(
             urls,
             options.contracts,
+            options.new,
             options.searches,
             options.seed,
             options.poll,
@@ -441,7 +639,9 @@ async def main(options: argparse.Namespace) -> None:
         )
         if options.analyze_after_warm_up:
             note("ANALYZE of contracts and contract_items ran after the warm-up batch")
-        report(figures, options.contracts, options.searches, options.poll)
+        for figures in all_figures:
+            report(figures, options.searches)
+        report_defaults(options.poll)
         note(load_average())
 
 
@@ -450,6 +650,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--contracts", type=int, default=35_000, help="contracts in the burst")
+    parser.add_argument(
+        "--new",
+        type=int,
+        default=1_000,
+        help="new contracts in the steady sweep (0: no steady sweep)",
+    )
     parser.add_argument("--searches", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--poll", type=float, default=0.01, help="commit polling interval (s)")

@@ -18,6 +18,7 @@ from common.pull_loop import PullLoop
 from common.stream import ensure_streams, stream_limits
 from common.subjects import Subjects
 from services.notifier import metrics
+from services.notifier.commits import CommitSignal
 from services.notifier.consumer import fetch_handler, pull_subscription
 from services.notifier.settings import NotifierSettings
 from services.notifier.webhooks import deliver_due, http_client
@@ -26,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 async def consume(
-    pool: asyncpg.Pool, settings: NotifierSettings, stop: asyncio.Event, queued: asyncio.Event
+    pool: asyncpg.Pool,
+    settings: NotifierSettings,
+    commits: CommitSignal,
+    stop: asyncio.Event,
+    queued: asyncio.Event,
 ) -> None:
     """Match what the durable consumer delivers until ``stop``; then the fetch under way ends,
     the batch being matched is settled, and what was fetched and not matched is handed back
@@ -39,7 +44,7 @@ async def consume(
         pull_loop = PullLoop(
             client,
             await pull_subscription(js, settings),
-            fetch_handler(pool, settings, queued),
+            fetch_handler(pool, settings, commits, queued),
             batch=settings.fetch_batch,
             fetch_timeout=settings.fetch_timeout_seconds,
         )
@@ -51,6 +56,7 @@ async def consume(
         finally:
             stopped.cancel()
             pull_loop.stop()
+            commits.close_waits()  # a batch held for the persister is handed back now
             await consuming
     finally:
         with contextlib.suppress(NatsError, OSError):
@@ -99,12 +105,14 @@ async def serve(settings: NotifierSettings, stop: asyncio.Event | None = None) -
         server_settings={"application_name": "hangar-bay-notifier", "TimeZone": "UTC"},
     )
     ops = OpsServer("0.0.0.0", settings.metrics_port, healthy=lambda: not stop.is_set())
+    commits = CommitSignal(asyncpg_dsn(settings.database_url))
     try:
         if settings.metrics_port:
             await ops.start()
+        await commits.start()
         queued = asyncio.Event()
         tasks = [
-            asyncio.create_task(consume(pool, settings, stop, queued)),
+            asyncio.create_task(consume(pool, settings, commits, stop, queued)),
             asyncio.create_task(deliver(pool, settings, stop, queued)),
         ]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -113,6 +121,7 @@ async def serve(settings: NotifierSettings, stop: asyncio.Event | None = None) -
         for task in done:
             task.result()
     finally:
+        await commits.close()
         await pool.close()
         await ops.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

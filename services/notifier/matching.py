@@ -208,12 +208,29 @@ class MatchResult:
     webhooks: int
 
 
-async def visible_contracts(connection: DbConnection, contract_ids: list[int]) -> int:
-    """How many of the contracts the persister has committed."""
-    value = await connection.fetchval(
-        "SELECT count(*) FROM contracts WHERE contract_id = ANY($1::bigint[])", contract_ids
+@dataclass(frozen=True)
+class Visible:
+    """What the persister has committed of a batch's contracts."""
+
+    count: int
+    #: Those not seen before the batch's page was read: the ones to match.
+    first_seen: list[int]
+
+
+async def visible_contracts(
+    connection: DbConnection, contract_ids: list[int], fetched_at: datetime
+) -> Visible:
+    """Which of the contracts the persister has committed, and which of them no page read
+    before ``fetched_at`` listed (a contract an earlier batch listed was matched with it)."""
+    row = await connection.fetchrow(
+        "SELECT count(*) AS visible,"
+        " coalesce(array_agg(contract_id) FILTER (WHERE first_seen_at >= $2), '{}') AS first"
+        " FROM contracts WHERE contract_id = ANY($1::bigint[])",
+        contract_ids,
+        fetched_at,
     )
-    return int(value)
+    assert row is not None
+    return Visible(int(row["visible"]), list(row["first"]))
 
 
 async def match_contracts(

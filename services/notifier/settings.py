@@ -17,7 +17,15 @@ class NotifierSettings(HangarSettings):
         0.5,
         gt=0,
         description="Delay before a batch whose contracts the persister has not committed yet "
-        "is looked at again.",
+        "is looked at again when no commit notification came (and before it comes again once "
+        "handed back).",
+    )
+    visibility_hold_seconds: float = Field(
+        10,
+        ge=0,
+        description="How long a batch whose contracts are not all committed is held, looked at "
+        "on each of the persister's commit notifications, before it is handed back to the "
+        "stream; keep it well under ack_wait_seconds.",
     )
     visibility_patience_seconds: float = Field(
         600,

@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import ValidationError
 
+from common.contract_commits import announce_contracts_committed
 from common.derived_fields import lock_reference_data
 from common.messages import (
     BidsBatch,
@@ -198,8 +199,14 @@ async def _apply_prepared(
     return result + await _apply_after_contracts(connection, others)
 
 
-async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -> Outcome:
+async def apply_deliveries(
+    pool: asyncpg.Pool, deliveries: Sequence[Delivery], *, announce: bool = False
+) -> Outcome:
     """Apply every valid delivery; say which to ack, retry or dead-letter.
+
+    With ``announce`` (the live persister; a replay has no one to tell), every transaction
+    that writes contracts also tells the notifier, at its commit
+    (:mod:`common.contract_commits`).
 
     Connection-level failures (database down) propagate: nothing is acked and everything
     is delivered again later.
@@ -221,6 +228,8 @@ async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -
                     if any(is_reference_subject(d.subject) for d in deliveries):
                         await lock_reference_data(connection, exclusive=True)
                     outcome.result = await _apply_prepared(connection, preparing)
+                    if announce and outcome.result.contracts_written:
+                        await announce_contracts_committed(connection)
             except (*DATA_ERRORS, MissingContractsError) as error:
                 log.warning("batch failed, isolating its messages", extra={"error": str(error)})
                 outcome.result = ApplyResult()
@@ -230,7 +239,9 @@ async def apply_deliveries(pool: asyncpg.Pool, deliveries: Sequence[Delivery]) -
                     if prepared.valid:
                         index = prepared.index
                         message = prepared.message or parse_message(deliveries[index].body)
-                        await _apply_alone(connection, index, message, deliveries[index], outcome)
+                        await _apply_alone(
+                            connection, index, message, deliveries[index], outcome, announce
+                        )
             else:
                 outcome.applied.extend(
                     task.result().index for task in preparing if task.result().valid
@@ -273,15 +284,19 @@ async def _apply_alone(
     message: Parsed,
     delivery: Delivery,
     outcome: Outcome,
+    announce: bool,
 ) -> None:
     try:
         async with connection.transaction():
-            outcome.result += await _apply_all(connection, [message])
+            result = await _apply_all(connection, [message])
+            if announce and result.contracts_written:
+                await announce_contracts_committed(connection)
+        outcome.result += result
     except MissingContractsError as error:
         outcome.retry[index] = str(error)
     except DATA_ERRORS as error:
         if isinstance(message, ContractsBatch) and len(message.contracts) > 1:
-            await _apply_contract_by_contract(connection, index, message, outcome)
+            await _apply_contract_by_contract(connection, index, message, outcome, announce)
         else:
             reason = f"cannot be applied: {type(error).__name__}: {error}"
             outcome.rejected.append(Rejected(index, reason, delivery.body))
@@ -290,14 +305,17 @@ async def _apply_alone(
 
 
 async def _apply_contract_by_contract(
-    connection: DbConnection, index: int, batch: ContractsBatch, outcome: Outcome
+    connection: DbConnection, index: int, batch: ContractsBatch, outcome: Outcome, announce: bool
 ) -> None:
     """Each contract with its items in its own transaction; the failing ones are rejected."""
     for contract in batch.contracts:
         single = batch.model_copy(update={"contracts": [contract]})
         try:
             async with connection.transaction():
-                outcome.result += await apply_contracts(connection, [single])
+                result = await apply_contracts(connection, [single])
+                if announce and result.contracts_written:
+                    await announce_contracts_committed(connection)
+            outcome.result += result
         except DATA_ERRORS as error:
             reason = (
                 f"contract {contract.contract_id} cannot be applied: "

@@ -157,7 +157,7 @@ async def handle_fetch(
     deliveries = [delivery_of(m) for m in messages]
     metrics.REDELIVERIES.inc(sum(1 for d in deliveries if d.deliveries > 1))
     started = time.perf_counter()
-    outcome = await apply_deliveries(pool, deliveries)
+    outcome = await apply_deliveries(pool, deliveries, announce=True)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     await settle(js, subjects, settings, messages, deliveries, outcome)
     for index in outcome.applied:

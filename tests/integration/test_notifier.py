@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 
+import orjson
 from nats.js.errors import NotFoundError
 
 from common.messages import ContractWithItems
 from common.settings import HangarSettings
+from services.notifier.commits import APPLICATION_NAME as COMMITS_APPLICATION_NAME
 from services.rebuild.replay import replay
 from tests.support import factories as f
 from tests.support.accounts import fetch, new_account
@@ -87,7 +89,7 @@ async def test_nothing_is_alerted_before_the_persister_commits(settings: HangarS
     await save_search(settings.database_url, account, {"name": "all", "filters": {}})
     async with jetstream(settings) as (_, js):
         await publish(js, settings, f.batch([_contract(1), _contract(2)]))
-        async with running_notifier(notifier_settings(settings)):
+        async with running_notifier(notifier_settings(settings, visibility_hold_seconds=0.2)):
             # the notifier has handled the batch, twice (handed back while the rows are missing)
             await eventually(
                 lambda: _delivered_to_notifier(js, settings, times=3),
@@ -97,6 +99,96 @@ async def test_nothing_is_alerted_before_the_persister_commits(settings: HangarS
             await persist(settings)
             await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
     assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_a_held_batch_is_matched_on_the_persisters_commit_notification(
+    settings: HangarSettings,
+) -> None:
+    """Without the notification the batch would next be looked at after 600 s."""
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    waiting = notifier_settings(
+        settings, visibility_retry_seconds=600, visibility_hold_seconds=1200, ack_wait_seconds=1800
+    )
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([_contract(1), _contract(2)]))
+        async with running_notifier(waiting):
+            await eventually(
+                lambda: _delivered_to_notifier(js, settings), what="the batch held by the notifier"
+            )
+            await asyncio.sleep(0.3)  # looked at once, then waiting
+            assert await alert_pairs(settings.database_url) == []
+            await persist(settings)
+            await eventually(lambda: _has_alerts(settings.database_url, 2), what="alerts")
+    assert [c for _, c in await alert_pairs(settings.database_url)] == [1, 2]
+
+
+async def test_a_lost_commit_listener_is_replaced_and_batches_still_match(
+    settings: HangarSettings,
+) -> None:
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    async with jetstream(settings) as (_, js), running_notifier(notifier_settings(settings)):
+        await eventually(lambda: _listeners(settings.database_url, 1), what="the listener")
+        await fetch(
+            settings.database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            COMMITS_APPLICATION_NAME,
+        )
+        await publish(js, settings, f.batch([_contract(1)]))
+        await eventually(lambda: _delivered_to_notifier(js, settings), what="the batch held")
+        await persist(settings)  # its notification is not heard: the wait's timeout finds it
+        await eventually(lambda: _has_alerts(settings.database_url, 1), what="alerts")
+        await eventually(lambda: _listeners(settings.database_url, 1), what="a new listener")
+
+
+async def _listeners(database_url: str, count: int) -> bool:
+    rows = await fetch(
+        database_url,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1",
+        COMMITS_APPLICATION_NAME,
+    )
+    return bool(rows[0]["n"] == count)
+
+
+async def test_an_invalid_batch_is_settled_without_waiting_for_the_persister(
+    settings: HangarSettings,
+) -> None:
+    """A batch that reads like contracts but does not validate is acked at once: the persister
+    dead-letters it, its contracts will never be committed."""
+    account, _ = await new_account(settings.database_url, "trader")
+    await save_search(settings.database_url, account, {"name": "all", "filters": {}})
+    body = orjson.loads(f.batch([_contract(1)]).to_json())
+    body["contracts"][0]["date_issued"] = "not a date"
+    waiting = notifier_settings(
+        settings, visibility_retry_seconds=600, visibility_hold_seconds=1200, ack_wait_seconds=1800
+    )
+    async with jetstream(settings) as (_, js):
+        subject = f"{settings.name_prefix}.events.contracts.10000002"
+        await js.publish(f"{subject}.invalid", orjson.dumps(body))
+        await js.publish(f"{subject}.garbage", b"not json")
+        async with running_notifier(waiting):
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+    assert await alert_pairs(settings.database_url) == []
+
+
+async def test_a_republished_page_alerts_only_its_new_contracts(settings: HangarSettings) -> None:
+    """A later sweep republishes a changed page whole: a search saved in between is alerted
+    of the contract first seen on it, not of the one the earlier page listed."""
+    account, _ = await new_account(settings.database_url, "trader")
+    early = await save_search(settings.database_url, account, {"name": "early", "filters": {}})
+    async with jetstream(settings) as (_, js):
+        await publish(js, settings, f.batch([_contract(1)], gen=0))
+        await persist(settings)
+        async with running_notifier(notifier_settings(settings)):
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+        late = await save_search(settings.database_url, account, {"name": "late", "filters": {}})
+        await publish(js, settings, f.batch([_contract(1), _contract(2)], gen=1))
+        await persist(settings)
+        async with running_notifier(notifier_settings(settings)):
+            await eventually(lambda: _has_alerts(settings.database_url, 3), what="alerts")
+            await eventually(lambda: notifier_drained(js, settings), what="the consumer drained")
+    assert await alert_pairs(settings.database_url) == [(early, 1), (early, 2), (late, 2)]
 
 
 async def _delivered_to_notifier(js: object, settings: HangarSettings, times: int = 1) -> bool:
