@@ -22,9 +22,15 @@ processes up and is not counted. Then two scenarios, one after the other on the 
   awaiting JetStream's acknowledgement as the fetcher's publisher does. The persister has to
   write every row: its own latency is bounded by the write rate (CEILINGS.md).
 - steady sweep (``--new`` > 0): the region is now stored and matched. The next sweep (a newer
-  ESI generation) republishes every page whole, as the fetcher does with changed pages, with
-  ``--new`` of the contracts replaced by new ones (spread over the pages, the ones they replace
-  gone): the live case of a sweep every half hour. Counted: the new contracts' alerts.
+  ESI generation) lists ``--new`` new contracts in place of as many old ones, spread over the
+  pages. As the fetcher does, it publishes for each page only the contracts it has never
+  published (the pages without one publish nothing), then the delisted contracts and the
+  sweep (every listed id: the persister marks the listed contracts seen at the new
+  generation). The live case of a sweep every half hour. Counted: the new contracts' alerts.
+
+Each scenario ends, as the fetcher's sweep does, with its ``RegionSweep`` (and, for the steady
+sweep, its ``ContractsDelisted``) after its pages; those are applied by the persister like any
+message but are not pages, so they have no latency of their own here.
 
 Measured, per alert: stored (the message's JetStream timestamp, from its metadata) → received on
 the live feed. The baseline, measured in the same run: the persister's own latency per batch,
@@ -74,7 +80,7 @@ from benchmarks.support import (
 )
 from benchmarks.workload import GENERATION, PAGE_SIZE, REGION, Message, make_load
 from common.db import asyncpg_dsn
-from common.messages import ContractsBatch
+from common.messages import ContractsBatch, ContractsDelisted, RegionSweep
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.api.account_store import add_key
@@ -227,14 +233,14 @@ class CommitWatch:
 
 
 async def stored_timestamps(
-    js: JetStreamContext, subjects: Subjects, count: int
+    js: JetStreamContext, subjects: Subjects, last: int
 ) -> dict[int, float]:
     """Stream sequence → when JetStream stored the message (its metadata's timestamp), for the
-    first ``count`` contracts batches of the stream."""
+    contracts batches of the stream up to the sequence ``last``."""
     subscription = await js.subscribe(subjects.all_contracts, ordered_consumer=True)
     stored: dict[int, float] = {}
     try:
-        for _ in range(count):
+        while not stored or max(stored) < last:
             message = await subscription.next_msg(timeout=10)
             stored[message.metadata.sequence.stream] = message.metadata.timestamp.timestamp()
     finally:
@@ -304,6 +310,8 @@ class Sweep:
     counted: dict[int, int]
     #: per page, a contract whose row the page's commit writes at ``generation``
     markers: dict[int, int]
+    #: published after the pages: the delisted contracts and the sweep
+    trailer: list[Message]
 
 
 def page_message(
@@ -340,29 +348,57 @@ def _pages(contracts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [contracts[start : start + PAGE_SIZE] for start in range(0, len(contracts), PAGE_SIZE)]
 
 
+def sweep_message(
+    listed: list[int], pages: int, generation: datetime, subjects: Subjects
+) -> Message:
+    """The fetcher's ``RegionSweep`` of a generation that lists ``listed``."""
+    sweep = RegionSweep(
+        region_id=REGION,
+        generation=generation,
+        swept_at=generation + timedelta(seconds=30),
+        pages=pages,
+        contract_ids=listed,
+    )
+    return Message(subjects.sweep(REGION), sweep.to_json(), sweep.message_id(), 0, 0, {})
+
+
+def delisted_message(
+    gone: list[int], generation: datetime, previous: datetime, subjects: Subjects
+) -> Message:
+    """The fetcher's ``ContractsDelisted`` of a generation that no longer lists ``gone``."""
+    delisted = ContractsDelisted(
+        region_id=REGION,
+        generation=generation,
+        previous_generation=previous,
+        previous_swept_at=previous + timedelta(seconds=30),
+        contract_ids=gone,
+    )
+    subject = subjects.delisted(REGION, str(int(generation.timestamp())))
+    return Message(subject, delisted.to_json(), delisted.message_id(), 0, 0, {})
+
+
 def _sweep(
     name: str,
-    pages: list[list[dict[str, Any]]],
+    pages: list[tuple[int, list[dict[str, Any]]]],
     generation: datetime,
     subjects: Subjects,
     counted: set[int] | None = None,
-    first_page: int = 1,
+    trailer: Sequence[Message] = (),
 ) -> Sweep:
-    """``counted``: the contracts whose alerts count (``None``: every one)."""
+    """``pages``: (ESI page number, the contracts its message carries); ``counted``: the
+    contracts whose alerts count (``None``: every one)."""
     return Sweep(
         name,
-        [
-            page_message(page, number, generation, subjects)
-            for number, page in enumerate(pages, start=first_page)
-        ],
+        [page_message(page, number, generation, subjects) for number, page in pages],
         generation,
         {
             c["contract_id"]: index
-            for index, page in enumerate(pages)
+            for index, (_, page) in enumerate(pages)
             for c in page
             if counted is None or c["contract_id"] in counted
         },
-        {page[-1]["contract_id"]: index for index, page in enumerate(pages)},
+        {page[-1]["contract_id"]: index for index, (_, page) in enumerate(pages)},
+        list(trailer),
     )
 
 
@@ -385,24 +421,39 @@ def plan_sweeps(contracts: int, new: int, seed: int, subjects: Subjects) -> Plan
         every[PAGE_SIZE + contracts :],
     )
     cold_pages = _pages(burst)
-    warm = _sweep("warm-up", [warm_up], GENERATION, subjects)
-    cold = _sweep("cold burst", cold_pages, GENERATION, subjects, first_page=2)
+    pages = len(cold_pages) + 1
+    listed = [c["contract_id"] for c in every[: PAGE_SIZE + contracts]]
+    warm = _sweep("warm-up", [(1, warm_up)], GENERATION, subjects)
+    cold = _sweep(
+        "cold burst",
+        list(enumerate(cold_pages, start=2)),
+        GENERATION,
+        subjects,
+        trailer=[sweep_message(listed, pages, GENERATION, subjects)],
+    )
     if not new:
         return Plan(warm, cold, None, every)
     rng = Random(seed)
-    steady_pages = [list(page) for page in cold_pages]
     slots = rng.sample(
-        [(p, i) for p, page in enumerate(steady_pages) for i in range(len(page))], len(fresh)
+        [(p, i) for p, page in enumerate(cold_pages) for i in range(len(page))], len(fresh)
     )
-    for (page, index), contract in zip(slots, fresh, strict=True):
-        steady_pages[page][index] = contract  # the one it replaces is gone
+    steady_pages: dict[int, list[dict[str, Any]]] = {}
+    gone = []
+    for (page, index), contract in sorted(zip(slots, fresh, strict=True), key=lambda s: s[0]):
+        gone.append(cold_pages[page][index]["contract_id"])  # the one it replaces
+        steady_pages.setdefault(page + 2, []).append(contract)
+    generation = GENERATION + SWEEP_INTERVAL
+    still_listed = sorted(set(listed) - set(gone) | {c["contract_id"] for c in fresh})
     steady = _sweep(
         "steady sweep",
-        steady_pages,
-        GENERATION + SWEEP_INTERVAL,
+        sorted(steady_pages.items()),
+        generation,
         subjects,
         {c["contract_id"] for c in fresh},
-        first_page=2,
+        trailer=[
+            delisted_message(sorted(gone), generation, GENERATION, subjects),
+            sweep_message(still_listed, pages, generation, subjects),
+        ],
     )
     return Plan(warm, cold, steady, every)
 
@@ -460,6 +511,7 @@ async def run_sweep(run: Run, sweep: Sweep) -> tuple[list[int], dict[int, float]
         started = time.monotonic()
         with Stopwatch() as publishing:
             sequences = await publish(run.js, sweep.messages)
+            await publish(run.js, sweep.trailer)
         await wait_until(f"the {sweep.name} alerted", run.stack, run.within, received)
         settled = time.monotonic() - started
     finally:
