@@ -83,6 +83,15 @@ class Outcome:
     result: ApplyResult = field(default_factory=ApplyResult)
     contracts: int = 0
 
+    def absorb(self, part: Outcome, indexes: Sequence[int]) -> None:
+        """Add the outcome of the deliveries ``indexes`` (``part``'s index ``i`` is
+        ``indexes[i]`` here)."""
+        self.applied.extend(indexes[i] for i in part.applied)
+        self.retry.update({indexes[i]: reason for i, reason in part.retry.items()})
+        self.rejected.extend(Rejected(indexes[r.index], r.reason, r.body) for r in part.rejected)
+        self.result += part.result
+        self.contracts += part.contracts
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -199,18 +208,49 @@ async def _apply_prepared(
     return result + await _apply_after_contracts(connection, others)
 
 
+#: Event kinds that mark a whole region's listing: applied after the fetch's other messages.
+LISTING_KINDS = frozenset({"sweep", "delisted"})
+
+
 async def apply_deliveries(
     pool: asyncpg.Pool, deliveries: Sequence[Delivery], *, announce: bool = False
 ) -> Outcome:
     """Apply every valid delivery; say which to ack, retry or dead-letter.
+
+    The fetch's sweeps and delistings are applied in a transaction of their own, after the
+    transaction of its other messages has committed: a sweep rewrites every row its region
+    lists (seconds for a Forge-sized region), and the new contracts fetched with it must not
+    wait for that to become visible. Applied after newer contracts, a sweep or a delisting
+    changes what it would have changed in stream order (:func:`_apply_after_contracts`).
 
     With ``announce`` (the live persister; a replay has no one to tell), every transaction
     that writes contracts also tells the notifier, at its commit
     (:mod:`common.contract_commits`).
 
     Connection-level failures (database down) propagate: nothing is acked and everything
-    is delivered again later.
+    is delivered again later (what was committed is applied again as a no-op).
     """
+    listing = [i for i, d in enumerate(deliveries) if _is_listing(d.subject)]
+    if not listing or len(listing) == len(deliveries):
+        return await _apply_together(pool, deliveries, announce=announce)
+    listed = set(listing)
+    outcome = Outcome()
+    for part in ([i for i in range(len(deliveries)) if i not in listed], listing):
+        outcome.absorb(
+            await _apply_together(pool, [deliveries[i] for i in part], announce=announce), part
+        )
+    return outcome
+
+
+def _is_listing(subject: str) -> bool:
+    found = event_region(subject)
+    return found is not None and found[0] in LISTING_KINDS
+
+
+async def _apply_together(
+    pool: asyncpg.Pool, deliveries: Sequence[Delivery], *, announce: bool
+) -> Outcome:
+    """:func:`apply_deliveries` in one transaction (and the isolation of what fails)."""
     outcome = Outcome()
     preparing = _prepare_in_order(deliveries)
     try:

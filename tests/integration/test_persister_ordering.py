@@ -277,6 +277,39 @@ async def test_a_late_batch_waits_for_a_concurrent_sweep_of_its_region_and_then_
     assert [(r["status"], r["gone_at"]) for r in rows] == [("gone", f.generation(2))]
 
 
+async def test_a_fetchs_new_contracts_are_visible_before_its_sweep_is_applied(
+    settings: HangarSettings,
+) -> None:
+    """A fetch with a page of new contracts and the sweep after it: the page commits on its
+    own, so the sweep (which rewrites every row of the region) holds no new contract back.
+    Here the sweep waits for the region's lock, held by a concurrent batch of the region; the
+    page's contract must be visible meanwhile, and the sweep applied when the lock is free."""
+    pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url), min_size=2, max_size=3)
+    fetch = [
+        _delivery(settings, f.batch([f.contract(7, items=1)], gen=1)),
+        _delivery(settings, f.sweep([7], gen=1)),
+    ]
+    try:
+        async with pool.acquire() as concurrent_batch:
+            transaction = concurrent_batch.transaction()
+            await transaction.start()
+            await lock_regions(concurrent_batch, shared={f.REGION})
+            applying = asyncio.create_task(apply_deliveries(pool, fetch))
+            await _until_waiting_on_a_lock(settings.database_url, concurrent_batch)
+            visible = await _fetch(settings.database_url, "SELECT contract_id FROM contracts")
+            assert [row["contract_id"] for row in visible] == [7]
+            assert not applying.done()
+            await transaction.commit()
+        outcome = await asyncio.wait_for(applying, timeout=30)
+    finally:
+        await pool.close()
+    assert sorted(outcome.applied) == [0, 1]
+    assert not outcome.rejected
+    assert not outcome.retry
+    sweeps = await _fetch(settings.database_url, "SELECT contract_ids FROM region_sweeps")
+    assert [row["contract_ids"] for row in sweeps] == [[7]]
+
+
 async def test_a_batch_applied_after_a_newer_sweep_listing_it_gets_the_sweeps_sighting(
     settings: HangarSettings,
 ) -> None:
