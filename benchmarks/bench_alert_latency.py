@@ -78,9 +78,9 @@ from benchmarks.support import (
     print_table,
     unique_prefix,
 )
-from benchmarks.workload import GENERATION, PAGE_SIZE, REGION, Message, make_load
+from benchmarks.workload import GENERATION, PAGE_SIZE, REGION, Message, make_load, page_message
 from common.db import asyncpg_dsn
-from common.messages import ContractsBatch, ContractsDelisted, RegionSweep
+from common.messages import ContractsDelisted, RegionSweep
 from common.stream import ensure_streams
 from common.subjects import Subjects
 from services.api.account_store import add_key
@@ -314,36 +314,6 @@ class Sweep:
     trailer: list[Message]
 
 
-def page_message(
-    contracts: list[dict[str, Any]], page: int, generation: datetime, subjects: Subjects
-) -> Message:
-    """One page of a sweep at ``generation`` (the fetcher's message for it)."""
-    batch = ContractsBatch.model_validate(
-        {
-            "region_id": REGION,
-            "fetched_at": generation + timedelta(seconds=40 + page),
-            "source": {
-                "page": page,
-                "last_modified": generation,
-                "expires": generation + SWEEP_INTERVAL,
-                "etag": f'"alerts-{int(generation.timestamp())}-{page}"',
-            },
-            "contracts": contracts,
-        }
-    )
-    by_type: dict[str, int] = {}
-    for c in batch.contracts:
-        by_type[c.type] = by_type.get(c.type, 0) + 1
-    return Message(
-        subjects.contracts(batch.region_id, batch.batch_key()),
-        batch.to_json(),
-        batch.message_id(),
-        len(batch.contracts),
-        sum(len(c.items) for c in batch.contracts),
-        by_type,
-    )
-
-
 def _pages(contracts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [contracts[start : start + PAGE_SIZE] for start in range(0, len(contracts), PAGE_SIZE)]
 
@@ -389,7 +359,16 @@ def _sweep(
     contracts whose alerts count (``None``: every one)."""
     return Sweep(
         name,
-        [page_message(page, number, generation, subjects) for number, page in pages],
+        [
+            page_message(
+                page,
+                number,
+                subjects,
+                etag=f'"alerts-{int(generation.timestamp())}-{number}"',
+                generation=generation,
+            )
+            for number, page in pages
+        ],
         generation,
         {
             c["contract_id"]: index

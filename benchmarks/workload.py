@@ -197,22 +197,29 @@ def iter_messages(contracts: int, seed: int, subjects: Subjects) -> Iterator[Mes
         page.append(_contract(rng, contract_id, kind, items))
         if len(page) == PAGE_SIZE or index == contracts - 1:
             page_number += 1
-            yield _message(page, page_number, seed, subjects)
+            yield page_message(page, page_number, subjects, etag=f'"bench-{seed}-{page_number}"')
             page = []
 
 
-def _message(
-    page: list[dict[str, Any]], page_number: int, seed: int, subjects: Subjects
+def page_message(
+    page: list[dict[str, Any]],
+    page_number: int,
+    subjects: Subjects,
+    *,
+    etag: str,
+    generation: datetime = GENERATION,
 ) -> Message:
+    """The fetcher's message for the contracts ``page`` of ESI page ``page_number`` of the
+    region's ``generation`` (its Last-Modified)."""
     batch = ContractsBatch.model_validate(
         {
             "region_id": REGION,
-            "fetched_at": GENERATION + timedelta(seconds=40 + page_number),
+            "fetched_at": generation + timedelta(seconds=40 + page_number),
             "source": {
                 "page": page_number,
-                "last_modified": GENERATION,
-                "expires": GENERATION + timedelta(seconds=1800),
-                "etag": f'"bench-{seed}-{page_number}"',
+                "last_modified": generation,
+                "expires": generation + timedelta(seconds=1800),
+                "etag": etag,
             },
             "contracts": page,
         }
