@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import FastAPI
 
 from services.esi_sim.app import create_app
 from services.esi_sim.faults import FaultConfig
+from services.esi_sim.handler import EsiHandler
 from services.esi_sim.world import SimWorld
 
 SIM_BASE_URL = "http://esi.test"
@@ -38,7 +40,11 @@ class Sim:
             return response.json()
 
     async def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.admin("GET", "/stats")
+        """What ``GET /_sim/stats`` answers, read in-process: a test polling it must not queue
+        its own requests behind the ones it is counting (a whole-suite run once stalled in
+        such a call, past every deadline)."""
+        handler: EsiHandler = self.app.state.handler
+        result: dict[str, Any] = orjson.loads(orjson.dumps(handler.stats_snapshot()))
         return result
 
     async def reset_stats(self) -> None:
