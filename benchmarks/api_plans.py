@@ -19,31 +19,24 @@ import random
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import asyncpg
 
 from benchmarks.api_draws import FAMILIES, build_request, sample_content, sample_positions
+from benchmarks.bench_api import COUNT_EXACT_THRESHOLD
 from benchmarks.support import percentile
 from common.db import asyncpg_dsn
 from services.api import queries
 from services.api.cursor import CursorCodec
+from services.api.kit.explain import plan_nodes
 from services.api.kit.statements import CompiledStatement
-
-COUNT_THRESHOLD = 10_000
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 def _outline(plan: dict[str, Any]) -> str:
     lines = []
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         kind = node["Node Type"]
         if node.get("Relation Name") or "Join" in kind or kind in ("Nested Loop", "Sort"):
             where = node.get("Index Name") or node.get("Relation Name", "")
@@ -73,7 +66,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 assert query is not None
                 statements = [("list", *queries.list_query(query, request.after, query.limit + 1))]
                 if query.count:
-                    statements.append(("count", *queries.count_query(query, COUNT_THRESHOLD)))
+                    statements.append(("count", *queries.count_query(query, COUNT_EXACT_THRESHOLD)))
                 for kind, statement, params in statements:
                     values = statement.arguments(params)
                     started = time.perf_counter()

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import create_engine
 from common.derived_fields import DERIVE_ALL
 from services.api import queries
+from services.api.kit.explain import plan_nodes
 from services.api.queries import Statement
 from services.api.schemas import ContractListQuery
 from services.api.settings import ApiSettings
-from tests.integration.test_api_explain import CONTRACTS, GENERATE_CONTRACTS, GENERATE_ITEMS, _nodes
+from tests.integration.test_api_explain import CONTRACTS, GENERATE_CONTRACTS, GENERATE_ITEMS
 
 BLUEPRINT_COPIES = """
 UPDATE contract_items SET is_blueprint_copy = true, material_efficiency = record_id % 11,
@@ -170,7 +171,7 @@ async def test_content_filters_read_through_indexes(large_database: AsyncEngine)
             plan = (await queries.explain(connection, statement))["Plan"]
             scans = {
                 (node.get("Relation Name"), node["Node Type"])
-                for node in _nodes(plan)
+                for node in plan_nodes(plan)
                 if node.get("Relation Name") in {"contracts", "contract_items"}
             }
             if any(kind == "Seq Scan" for _, kind in scans):

@@ -7,7 +7,7 @@ statements the query service runs, cursor pages included) is EXPLAINed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import create_engine
 from services.api import queries
+from services.api.kit.explain import plan_nodes
 from services.api.queries import Keyset, Statement
 from services.api.schemas import ContractListQuery
 
@@ -127,12 +128,6 @@ async def large_database(database_url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
 async def test_list_queries_read_contracts_through_an_index(
     large_database: AsyncEngine,
 ) -> None:
@@ -143,7 +138,7 @@ async def test_list_queries_read_contracts_through_an_index(
         for name, statement in LIST_QUERIES:
             plan = (await queries.explain(connection, statement))["Plan"]
             on_contracts = [
-                node for node in _nodes(plan) if node.get("Relation Name") == "contracts"
+                node for node in plan_nodes(plan) if node.get("Relation Name") == "contracts"
             ]
             node_types = {node["Node Type"] for node in on_contracts}
             if "Seq Scan" in node_types or not node_types & {
@@ -164,5 +159,5 @@ async def test_the_seq_scan_check_can_fail(
         plan = (await queries.explain(connection, unindexed))["Plan"]
     assert any(
         node["Node Type"] == "Seq Scan" and node.get("Relation Name") == "contracts"
-        for node in _nodes(plan)
+        for node in plan_nodes(plan)
     )

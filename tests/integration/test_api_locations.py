@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from common.db import asyncpg_dsn
-from services.api.kit.explain import top_plan
+from services.api.kit.explain import plan_nodes, top_plan
 from services.api.location_schemas import LOCATION_KINDS
 from services.api.location_search import search_arguments, search_statement
 from services.api.settings import ApiSettings
@@ -194,10 +194,6 @@ async def many_places(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
-
-
 async def test_location_search_reads_through_indexes(many_places: asyncpg.Connection) -> None:
     failures = []
     # Selective texts, as a search is typed. A text that most names hold ("moon": nearly every
@@ -214,7 +210,7 @@ async def test_location_search_reads_through_indexes(many_places: asyncpg.Connec
             )
             scanned = {
                 (node["Relation Name"], node["Node Type"])
-                for node in _nodes(plan["Plan"])
+                for node in plan_nodes(plan["Plan"])
                 if "Relation Name" in node
             }
             assert scanned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +32,13 @@ def top_plan(document: Any) -> dict[str, Any]:
     plans = json.loads(document) if isinstance(document, str) else document
     plan: dict[str, Any] = plans[0]
     return plan
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A plan node of EXPLAIN's JSON and every node below it, depth first."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
 
 
 async def explain(connection: AsyncConnection, statement: ClauseElement) -> dict[str, Any]:
