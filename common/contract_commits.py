@@ -5,15 +5,11 @@ what is committed is read from the tables, never from the notification."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from common.derived_fields import Executor
 
 CONTRACTS_COMMITTED_CHANNEL = "hangar_contracts_committed"
 
 
-class _Executes(Protocol):
-    async def execute(self, query: str, *args: object) -> str: ...
-
-
-async def announce_contracts_committed(connection: _Executes) -> None:
+async def announce_contracts_committed(connection: Executor) -> None:
     """Queue the notification in the caller's transaction (identical ones merge into one)."""
     await connection.execute(f"NOTIFY {CONTRACTS_COMMITTED_CHANNEL}")

@@ -1,5 +1,6 @@
-"""Applying delivered messages to the database: one transaction for a whole fetch, with
-isolation of whatever fails so that it never blocks the valid messages beside it.
+"""Applying delivered messages to the database: one transaction for a whole fetch (its
+sweeps and delistings in a second one, after it), with isolation of whatever fails so that it
+never blocks the valid messages beside it.
 
 Independent of NATS: the consumer and the replay both hand it :class:`Delivery` records and
 act on the :class:`Outcome` (ack, retry later, dead-letter).
@@ -268,8 +269,7 @@ async def _apply_together(
                     if any(is_reference_subject(d.subject) for d in deliveries):
                         await lock_reference_data(connection, exclusive=True)
                     outcome.result = await _apply_prepared(connection, preparing)
-                    if announce and outcome.result.contracts_written:
-                        await announce_contracts_committed(connection)
+                    await _announce_at_commit(connection, outcome.result, announce)
             except (*DATA_ERRORS, MissingContractsError) as error:
                 log.warning("batch failed, isolating its messages", extra={"error": str(error)})
                 outcome.result = ApplyResult()
@@ -294,6 +294,15 @@ async def _apply_together(
     applied = set(outcome.applied)
     outcome.contracts = sum(t.result().contracts for t in preparing if t.result().index in applied)
     return outcome
+
+
+async def _announce_at_commit(
+    connection: DbConnection, result: ApplyResult, announce: bool
+) -> None:
+    """In the transaction that wrote ``result``: if it wrote contracts and ``announce``, the
+    notifier hears of it when the transaction commits."""
+    if announce and result.contracts_written:
+        await announce_contracts_committed(connection)
 
 
 def regions_to_lock(deliveries: Sequence[Delivery]) -> tuple[set[int], set[int]]:
@@ -329,8 +338,7 @@ async def _apply_alone(
     try:
         async with connection.transaction():
             result = await _apply_all(connection, [message])
-            if announce and result.contracts_written:
-                await announce_contracts_committed(connection)
+            await _announce_at_commit(connection, result, announce)
         outcome.result += result
     except MissingContractsError as error:
         outcome.retry[index] = str(error)
@@ -353,8 +361,7 @@ async def _apply_contract_by_contract(
         try:
             async with connection.transaction():
                 result = await apply_contracts(connection, [single])
-                if announce and result.contracts_written:
-                    await announce_contracts_committed(connection)
+                await _announce_at_commit(connection, result, announce)
             outcome.result += result
         except DATA_ERRORS as error:
             reason = (
