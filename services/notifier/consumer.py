@@ -10,7 +10,8 @@ nothing). After ``visibility_patience_seconds`` the contracts that are there are
 rest were dead-lettered by the persister).
 
 Only the contracts this batch is the first sighting of are matched (their ``first_seen_at`` is
-not before its ``fetched_at``): a page republished by a later sweep alerts nothing again.
+not before its ``fetched_at``): a contract published again in a later batch (the fetcher
+publishes a contract once, unless it lost track of what it published) alerts nothing again.
 
 Ack policy is explicit: a message is acked after the transaction that recorded its alerts
 commits; if that fails nothing is acked and it comes again (alerts are unique per (search,

@@ -173,8 +173,9 @@ async def test_an_invalid_batch_is_settled_without_waiting_for_the_persister(
 
 
 async def test_a_republished_page_alerts_only_its_new_contracts(settings: HangarSettings) -> None:
-    """A later sweep republishes a changed page whole: a search saved in between is alerted
-    of the contract first seen on it, not of the one the earlier page listed."""
+    """A contract published again in a later batch (a fetcher that lost track of what it
+    published): a search saved in between is alerted of the batch's new contract only, not of
+    the one an earlier batch brought."""
     account, _ = await new_account(settings.database_url, "trader")
     early = await save_search(settings.database_url, account, {"name": "early", "filters": {}})
     async with jetstream(settings) as (_, js):
