@@ -642,11 +642,10 @@ def report(figures: Figures, searches: int) -> None:
 
 def report_defaults(poll: float) -> None:
     notifier, persister = NotifierSettings(), PersisterSettings()
-    held = getattr(notifier, "visibility_hold_seconds", None)  # absent from older notifiers
     note(
         f"defaults in force: notifier fetch_batch {notifier.fetch_batch},"
         f" visibility_retry_seconds {notifier.visibility_retry_seconds},"
-        f" visibility_hold_seconds {held if held is not None else '-'};"
+        f" visibility_hold_seconds {notifier.visibility_hold_seconds};"
         f" persister fetch_batch {persister.fetch_batch},"
         f" apply_concurrency {persister.apply_concurrency};"
         f" commits polled every {poll * 1000:.0f} ms"
