@@ -30,7 +30,7 @@ from common.migration import upgrade_async
 from common.sde.loader import load_catalog
 from services.esi_sim import universe
 
-VERSION: Final = 2
+VERSION: Final = 3
 """Part of a kept database's name; raise it whenever the generated data changes."""
 BATCH: Final = 100_000
 REGIONS: Final = (10000002, 10000043, 10000030, 10000032, 10000042, 10000033, 10000001)

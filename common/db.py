@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -87,6 +88,17 @@ class Contract(Base):
     search_text: Mapped[str | None] = mapped_column(
         Text, comment="lower-case label, title and offered type names: the trigram search"
     )
+    offered_category_ids: Mapped[list[int]] = mapped_column(
+        PG_ARRAY(Integer), server_default=text("'{}'"), comment="categories of the offered items"
+    )
+    offered_group_ids: Mapped[list[int]] = mapped_column(
+        PG_ARRAY(Integer), server_default=text("'{}'"), comment="groups of the offered items"
+    )
+    offered_market_group_ids: Mapped[list[int]] = mapped_column(
+        PG_ARRAY(Integer),
+        server_default=text("'{}'"),
+        comment="market groups of the offered items and every group above them",
+    )
     reward_per_m3: Mapped[float | None] = mapped_column(
         Double, Computed(REWARD_PER_M3, persisted=True)
     )
@@ -136,6 +148,13 @@ class Contract(Base):
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_contracts_offered_kinds",
+            "offered_category_ids",
+            "offered_group_ids",
+            "offered_market_group_ids",
+            postgresql_using="gin",
         ),
     )
 
@@ -272,6 +291,11 @@ class MarketGroup(Base):
     market_group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer),
+        server_default=text("'{}'"),
+        comment="this group and every group above it (kept by the SDE loader)",
+    )
 
     __table_args__ = (Index("ix_market_groups_parent", "parent_id"),)
 
@@ -405,6 +429,9 @@ CONTRACT_DERIVED_COLUMNS = (
     "bpc_te_min",
     "bpc_te_max",
     "search_text",
+    "offered_category_ids",
+    "offered_group_ids",
+    "offered_market_group_ids",
     "reward_per_m3",
 )
 #: The columns of ``contracts`` a row is written with (all but the derived), in table order.

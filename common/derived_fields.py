@@ -11,7 +11,10 @@ order of arrival gives the same row.
   type name, else the title, else for a courier ``Courier: A → B`` (location names);
 - ``item_count``: offered item lines;
 - ``has_bpc`` and ``bpc_{runs,me,te}_{min,max}``: over the offered blueprint copies;
-- ``search_text``: lower-case label, title and offered type names (trigram index).
+- ``search_text``: lower-case label, title and offered type names (trigram index);
+- ``offered_{category,group}_ids``: the offered types' categories and groups, and
+  ``offered_market_group_ids`` their market groups with every group above each
+  (``market_groups.path``): the category, group and market-group filters (one GIN index).
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ DERIVED_VALUES: Final = (
     ("bpc_te_min", "te_min"),
     ("bpc_te_max", "te_max"),
     ("search_text", "search_text"),
+    ("offered_category_ids", "category_ids"),
+    ("offered_group_ids", "group_ids"),
+    ("offered_market_group_ids", "market_group_ids"),
 )
 
 
@@ -59,11 +65,14 @@ offered AS (
     SELECT i.contract_id, i.record_id, i.is_blueprint_copy, i.runs,
            i.material_efficiency, i.time_efficiency,
            coalesce(t.name, 'Unknown type ' || i.type_id) AS type_name,
-           coalesce(t.category_id = {SHIP_CATEGORY_ID}, false) AS ship
+           coalesce(t.category_id = {SHIP_CATEGORY_ID}, false) AS ship,
+           t.category_id, t.group_id, t.market_path
     FROM {items} AS i
     -- the batch's types by their key (not a scan of the whole catalog for a hash join)
     LEFT JOIN (
-        SELECT k.type_id, k.name, k.category_id FROM item_types AS k
+        SELECT k.type_id, k.name, k.category_id, k.group_id, m.path AS market_path
+        FROM item_types AS k
+        LEFT JOIN market_groups AS m ON m.market_group_id = k.market_group_id
         WHERE k.type_id = ANY(ARRAY(
             SELECT DISTINCT u.type_id FROM {items} AS u
             WHERE u.contract_id IN (SELECT contract_id FROM target)))
@@ -82,8 +91,16 @@ summary AS (
         min(o.time_efficiency) FILTER (WHERE o.is_blueprint_copy) AS te_min,
         max(o.time_efficiency) FILTER (WHERE o.is_blueprint_copy) AS te_max,
         (array_agg(o.type_name ORDER BY o.ship DESC, o.record_id))[1] AS item_label,
-        string_agg(DISTINCT o.type_name, ' ') AS type_names
+        string_agg(DISTINCT o.type_name, ' ') AS type_names,
+        array_agg(DISTINCT o.category_id) FILTER (WHERE o.category_id IS NOT NULL)
+            AS category_ids,
+        array_agg(DISTINCT o.group_id) FILTER (WHERE o.group_id IS NOT NULL) AS group_ids
     FROM offered AS o
+    GROUP BY o.contract_id
+),
+markets AS (
+    SELECT o.contract_id, array_agg(DISTINCT g) AS market_group_ids
+    FROM offered AS o CROSS JOIN LATERAL unnest(o.market_path) AS g
     GROUP BY o.contract_id
 ),
 derived AS (
@@ -96,9 +113,13 @@ derived AS (
                  CASE WHEN c.type = 'courier' THEN
                      'Courier: ' || {location_name_sql("c.start_location_id")}
                      || ' → ' || {location_name_sql("c.end_location_id")} END) AS label,
-        s.type_names, c.title
+        s.type_names, c.title,
+        coalesce(s.category_ids, '{{}}') AS category_ids,
+        coalesce(s.group_ids, '{{}}') AS group_ids,
+        coalesce(m.market_group_ids, '{{}}') AS market_group_ids
     FROM {contracts} AS c
     LEFT JOIN summary AS s ON s.contract_id = c.contract_id
+    LEFT JOIN markets AS m ON m.contract_id = c.contract_id
     WHERE c.contract_id IN (SELECT contract_id FROM target)
 ),
 computed AS (

@@ -4,7 +4,8 @@ Run by ``hangar-bay migrate`` after the schema is at head (and by a replay for i
 The same build again changes nothing (not even reading the file); a newer build updates the
 catalog in place in one transaction: rows are COPYed into staging tables and merged
 set-based, rows only change where a value differs, and the derived fields of exactly the
-contracts holding a changed type are recomputed. An older build than the one loaded is left
+contracts holding a changed type, or a type of a market group that moved in the tree, are
+recomputed. An older build than the one loaded is left
 alone (an older deployment does not roll the catalog back under a newer one).
 """
 
@@ -98,11 +99,6 @@ ON CONFLICT (market_group_id) DO UPDATE SET
 WHERE (t.name, t.parent_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.parent_id)
 """,
     """
-DELETE FROM market_groups AS t
-WHERE NOT EXISTS (SELECT 1 FROM sde_market_groups_in AS n
-                  WHERE n.market_group_id = t.market_group_id)
-""",
-    """
 INSERT INTO meta_groups AS t (meta_group_id, name)
 SELECT meta_group_id, name FROM sde_meta_groups_in
 ON CONFLICT (meta_group_id) DO UPDATE SET name = EXCLUDED.name
@@ -113,6 +109,39 @@ DELETE FROM meta_groups AS t
 WHERE NOT EXISTS (SELECT 1 FROM sde_meta_groups_in AS n WHERE n.meta_group_id = t.meta_group_id)
 """,
 )
+
+#: The market groups the build no longer has, after the merge of the others: their types'
+#: contracts no longer hold them.
+_REMOVE_MARKET_GROUPS: Final = """
+DELETE FROM market_groups AS t
+WHERE NOT EXISTS (SELECT 1 FROM sde_market_groups_in AS n
+                  WHERE n.market_group_id = t.market_group_id)
+RETURNING t.market_group_id
+"""
+
+#: Each market group's ``path`` (itself and every group above it) where it differs: the ids
+#: of the groups whose path changed (new groups included).
+_MARKET_GROUP_PATHS: Final = """
+WITH RECURSIVE walk (market_group_id, ancestor_id, depth) AS (
+    SELECT market_group_id, market_group_id, 0 FROM market_groups
+    UNION ALL
+    SELECT w.market_group_id, above.market_group_id, w.depth + 1
+    FROM walk AS w
+    JOIN market_groups AS g ON g.market_group_id = w.ancestor_id
+    JOIN market_groups AS above ON above.market_group_id = g.parent_id
+    WHERE w.depth < 64
+)
+UPDATE market_groups AS t SET path = p.path
+FROM (SELECT market_group_id, array_agg(ancestor_id ORDER BY depth) AS path
+      FROM walk GROUP BY market_group_id) AS p
+WHERE t.market_group_id = p.market_group_id AND t.path IS DISTINCT FROM p.path
+RETURNING t.market_group_id
+"""
+
+#: The types in the market groups ``$1``, whose contracts' market groups changed with them.
+_TYPES_OF_MARKET_GROUPS: Final = """
+SELECT type_id FROM item_types WHERE market_group_id = ANY($1::int[])
+"""
 
 #: The types' merge returns the ids whose contracts need their derived fields again.
 _MERGE_TYPES: Final = f"""
@@ -225,6 +254,12 @@ async def _merge(connection: asyncpg.Connection, catalog: SdeCatalog) -> tuple[i
         await connection.copy_records_to_table(table, records=records)
     for statement in _MERGES:
         await connection.execute(statement)
-    changed = [row["type_id"] for row in await connection.fetch(_MERGE_TYPES)]
-    status = await connection.execute(DERIVE_FOR_TYPES, changed) if changed else "UPDATE 0"
+    moved = [row["market_group_id"] for row in await connection.fetch(_REMOVE_MARKET_GROUPS)]
+    moved += [row["market_group_id"] for row in await connection.fetch(_MARKET_GROUP_PATHS)]
+    changed = {row["type_id"] for row in await connection.fetch(_MERGE_TYPES)}
+    if moved:
+        changed.update(
+            row["type_id"] for row in await connection.fetch(_TYPES_OF_MARKET_GROUPS, moved)
+        )
+    status = await connection.execute(DERIVE_FOR_TYPES, list(changed)) if changed else "UPDATE 0"
     return len(changed), int(status.rsplit(" ", 1)[-1])

@@ -4,9 +4,10 @@ name, and the WHERE conditions over them, for the query service's list and count
 Each is served by an index: the search by the trigram index on ``contracts.search_text``
 (a LIKE of the query's words finds the candidates, a regular expression of the same text,
 every character literal, then checks that it starts a word), ship and blueprint filters by the
-derived columns (and a probe of the contract's items by their contract index), a market group
-by its subtree (``market_groups.parent_id``), its types and the items' type index, a system or
-a security class by the stations there and the start-location index.
+derived columns (and a probe of the contract's items by their contract index), a category, a
+group or a market group's subtree by the contract's derived arrays of them (GIN index
+``ix_contracts_offered_kinds``, or a test of the row beside another index), a system or a
+security class by the stations there and the start-location index.
 
 Start locations: a contract's start system is known when its start location is a station
 (``stations``, resolved through ESI); player structures are in that table only once their
@@ -25,7 +26,6 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Integer,
-    Select,
     Text,
     and_,
     bindparam,
@@ -33,19 +33,18 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.type_api import TypeEngine
 
-from common.db import Contract, ContractItem, ItemType, MarketGroup, SolarSystem, Station
+from common.db import Contract, ContractItem, SolarSystem, Station
 from services.api.kit.like import LIKE_ESCAPE, like_escaped
 from services.api.name_schemas import ContentFilters
 from services.api.system_security import HIGHSEC_FLOOR
 
 contracts: Final = Contract.__table__
 items: Final = ContractItem.__table__
-types: Final = ItemType.__table__
 stations: Final = Station.__table__
 systems: Final = SolarSystem.__table__
-market_groups: Final = MarketGroup.__table__
 
 #: The derived columns every list row and detail carries.
 CONTENT_COLUMNS: Final = (
@@ -67,6 +66,13 @@ _INTEGER: Final = Integer()
 _BOOLEAN: Final = Boolean()
 _DOUBLE: Final[Double[float]] = Double()
 _TEXT: Final = Text()
+
+#: filter -> the contract's derived array it is a member of (``@>``: the GIN index's operator)
+_OFFERED_KINDS: Final = {
+    "category_id": contracts.c.offered_category_ids,
+    "group_id": contracts.c.offered_group_ids,
+    "market_group_id": contracts.c.offered_market_group_ids,
+}
 
 Params = dict[str, Any]
 
@@ -157,9 +163,9 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
         conditions.append(c.search_text.regexp_match(bound("q_word_regex", _TEXT)))
     if "ship" in params:
         conditions.append(c.is_ship == bound("ship", _BOOLEAN))
-    for name in ("category_id", "group_id"):
+    for name, column in _OFFERED_KINDS.items():
         if name in params:
-            conditions.append(_offers_type_of(types.c[name] == bound(name, _INTEGER)))
+            conditions.append(column.contains(array([bound(name, _INTEGER)])))
     if "bpc" in params:
         conditions.append(c.has_bpc == bound("bpc", _BOOLEAN))
     bounds = [name for name in _BLUEPRINT_BOUNDS if name in params]
@@ -191,10 +197,6 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
                 )
             )
         )
-    if "market_group_id" in params:
-        conditions.append(
-            _offers_type_of(types.c.market_group_id.in_(_market_subtree(params, bound)))
-        )
     security = _security_condition(params, bound)
     if security is not None:
         conditions.append(
@@ -207,41 +209,6 @@ def content_filter_conditions(params: Params) -> list[ColumnElement[bool]]:
     if "min_reward_per_m3" in params:
         conditions.append(c.reward_per_m3 >= bound("min_reward_per_m3", _DOUBLE))
     return conditions
-
-
-def _offers_type_of(type_condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """An offered item's type meets ``type_condition`` (on ``item_types``). A join, so that
-    the planner estimates how many items the types have from the statistics and picks between
-    walking the contracts in order (probing each one's items: ``ix_contract_items_offered_type``)
-    and collecting the items of those types (their type index)."""
-    return exists(
-        select(items.c.record_id)
-        .join(types, types.c.type_id == items.c.type_id)
-        .where(
-            items.c.contract_id == contracts.c.contract_id,
-            # Plain (not IS TRUE): the offered items' index (contract_id, type_id) matches.
-            items.c.is_included,
-            type_condition,
-        )
-    )
-
-
-def _market_subtree(
-    params: Params, bound: Callable[[str, TypeEngine[Any]], BindParameter[Any]]
-) -> Select[tuple[int]]:
-    """The market group and every group below it (a few hundred at most, a handful of
-    levels), through ``market_groups.parent_id``; nothing for an unknown group."""
-    base = select(market_groups.c.market_group_id).where(
-        market_groups.c.market_group_id == bound("market_group_id", _INTEGER)
-    )
-    subtree = base.cte("market_subtree", recursive=True)
-    below = market_groups.alias("below")
-    subtree = subtree.union(
-        select(below.c.market_group_id).join(
-            subtree, below.c.parent_id == subtree.c.market_group_id
-        )
-    )
-    return select(subtree.c.market_group_id)
 
 
 def _security_condition(

@@ -1,8 +1,8 @@
 """``GET /v1/taxonomy``'s answer: item categories and their groups, each with the number of
 outstanding contracts offering an item of it.
 
-Counting reads every offered item of every outstanding contract (seconds at 1M contracts and
-6M items), so the answer is computed at most once per ``taxonomy_cache_s`` by the whole
+Counting reads the offered categories and groups (derived arrays) of every outstanding
+contract, so the answer is computed at most once per ``taxonomy_cache_s`` by the whole
 deployment (``kit.shared_cache``: Redis, then each process) under a statement timeout of its own
 (``taxonomy_timeout_ms``; the API's sessions otherwise stop a statement after a few seconds),
 and served from there. Shown: categories and groups that are published or have contracts.
@@ -20,17 +20,19 @@ from services.api.name_schemas import Taxonomy, TaxonomyCategory, TaxonomyGroup
 
 _WORK_MEM: Final = "64MB"
 _COUNTS: Final = f"""
-WITH offered AS (
-    SELECT DISTINCT t.category_id, t.group_id, i.contract_id
-    FROM contract_items AS i
-    JOIN contracts AS c ON c.contract_id = i.contract_id
-    JOIN item_types AS t ON t.type_id = i.type_id
-    WHERE c.status = '{STATUS_OUTSTANDING}' AND i.is_included
+WITH outstanding AS (
+    SELECT offered_category_ids, offered_group_ids FROM contracts
+    WHERE status = '{STATUS_OUTSTANDING}'
 ),
-by_group AS (SELECT group_id, count(*) AS contracts FROM offered GROUP BY group_id),
+by_group AS (
+    SELECT g.group_id, count(*) AS contracts
+    FROM outstanding AS o CROSS JOIN LATERAL unnest(o.offered_group_ids) AS g(group_id)
+    GROUP BY g.group_id
+),
 by_category AS (
-    SELECT category_id, count(DISTINCT contract_id) AS contracts FROM offered
-    GROUP BY category_id
+    SELECT k.category_id, count(*) AS contracts
+    FROM outstanding AS o CROSS JOIN LATERAL unnest(o.offered_category_ids) AS k(category_id)
+    GROUP BY k.category_id
 )
 SELECT k.category_id, k.name AS category_name, k.published AS category_published,
        coalesce(kc.contracts, 0) AS category_contracts,

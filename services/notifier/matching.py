@@ -108,41 +108,16 @@ _PREDICATES = f"""s.created_at <= $2
 {_CONTENT}"""
 
 MATCH_STATEMENT = f"""
-WITH RECURSIVE offered AS MATERIALIZED (
-    SELECT i.contract_id, t.category_id, t.group_id, t.market_group_id
-    FROM contract_items AS i
-    JOIN item_types AS t ON t.type_id = i.type_id
-    WHERE i.contract_id = ANY($1::bigint[]) AND i.is_included
-), market_path (leaf, market_group_id) AS (
-    -- each offered market group and every group above it (a market_group_id filter takes
-    -- the group's whole subtree)
-    SELECT g.market_group_id, g.market_group_id
-    FROM market_groups AS g WHERE g.market_group_id IN (SELECT market_group_id FROM offered)
-    UNION
-    SELECT p.leaf, above.market_group_id
-    FROM market_path AS p
-    JOIN market_groups AS g ON g.market_group_id = p.market_group_id
-    JOIN market_groups AS above ON above.market_group_id = g.parent_id
-), batch AS MATERIALIZED (
-    -- what the predicates read of a contract's items and places, once per contract
+WITH batch AS MATERIALIZED (
+    -- what the predicates read of a contract and its places, once per contract
     SELECT c.*, st.system_id AS start_system_id,
         {security_class_sql("sy.security_status")} AS start_security,
-        coalesce(o.category_ids, '{{}}') AS category_ids,
-        coalesce(o.group_ids, '{{}}') AS group_ids,
-        coalesce(o.market_group_ids, '{{}}') AS market_group_ids,
+        c.offered_category_ids AS category_ids, c.offered_group_ids AS group_ids,
+        c.offered_market_group_ids AS market_group_ids,
         {word_keys_sql("c.search_text")} AS word_keys
     FROM contracts AS c
     LEFT JOIN stations AS st ON st.station_id = c.start_location_id
     LEFT JOIN solar_systems AS sy ON sy.system_id = st.system_id
-    LEFT JOIN (
-        SELECT o.contract_id, array_agg(DISTINCT o.category_id) AS category_ids,
-            array_agg(DISTINCT o.group_id) AS group_ids,
-            array_agg(DISTINCT p.market_group_id) FILTER (WHERE p.market_group_id IS NOT NULL)
-                AS market_group_ids
-        FROM offered AS o
-        LEFT JOIN market_path AS p ON p.leaf = o.market_group_id
-        GROUP BY o.contract_id
-    ) AS o ON o.contract_id = c.contract_id
     WHERE c.contract_id = ANY($1::bigint[]) AND c.status = 'outstanding'
 ), by_type AS (
     SELECT DISTINCT s.search_id, s.account_id, b.contract_id, s.max_alerts_per_hour

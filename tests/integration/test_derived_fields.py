@@ -33,6 +33,14 @@ AMARR_STATION = 60008494
 STRUCTURE = 1_035_466_617_946
 VEXOR_NAVY_ISSUE, RIFTER_BLUEPRINT, TRITANIUM, NEW_TYPE = 17843, 691, 34, 2_000_000_001
 UNKNOWN_TYPE = 1_999_999_999
+SHIPS_MARKET_GROUP, CRUISERS_MARKET_GROUP = 4, 1368
+#: The market groups as the SDE loader leaves them (the SDE is their only source).
+MARKET_GROUPS = f"""
+INSERT INTO market_groups (market_group_id, name, parent_id, path) VALUES
+    ({SHIPS_MARKET_GROUP}, 'Ships', NULL, '{{{SHIPS_MARKET_GROUP}}}'),
+    ({CRUISERS_MARKET_GROUP}, 'Cruisers', {SHIPS_MARKET_GROUP},
+     '{{{CRUISERS_MARKET_GROUP}, {SHIPS_MARKET_GROUP}}}')
+"""
 
 
 def _item(contract_id: int, n: int, type_id: int, **fields: Any) -> EsiItem:
@@ -124,7 +132,8 @@ def _types_message() -> ReferenceData:
         ],
         types=[
             ReferenceType(type_id=VEXOR_NAVY_ISSUE, name="Vexor Navy Issue", group_id=26,
-                          category_id=6, published=True, volume=112000.0),
+                          category_id=6, published=True, volume=112000.0,
+                          market_group_id=CRUISERS_MARKET_GROUP),
             ReferenceType(type_id=RIFTER_BLUEPRINT, name="Rifter Blueprint", group_id=105,
                           category_id=9, published=True, volume=0.01),
             ReferenceType(type_id=TRITANIUM, name="Tritanium", group_id=18, category_id=4,
@@ -156,14 +165,20 @@ def _locations_message() -> ReferenceData:
 
 
 EXPECTED: dict[int, dict[str, Any]] = {
-    1: {"is_ship": True, "primary_label": "Vexor Navy Issue", "item_count": 2, "has_bpc": False},
+    1: {
+        "is_ship": True, "primary_label": "Vexor Navy Issue", "item_count": 2, "has_bpc": False,
+        "offered_category_ids": [4, 6], "offered_group_ids": [18, 26],
+        "offered_market_group_ids": [SHIPS_MARKET_GROUP, CRUISERS_MARKET_GROUP],
+    },
     2: {
         "is_ship": False, "primary_label": "Rifter Blueprint", "item_count": 3, "has_bpc": True,
         "bpc_runs_min": 5, "bpc_runs_max": 20, "bpc_me_min": 8, "bpc_me_max": 10,
-        "bpc_te_min": 16, "bpc_te_max": 20,
+        "bpc_te_min": 16, "bpc_te_max": 20, "offered_category_ids": [9],
+        "offered_group_ids": [105], "offered_market_group_ids": [],
     },
     3: {
-        "is_ship": False, "item_count": 0, "reward_per_m3": 500.0,
+        "is_ship": False, "item_count": 0, "reward_per_m3": 500.0, "offered_category_ids": [],
+        "offered_group_ids": [], "offered_market_group_ids": [],
         "primary_label": "Courier: Jita IV - Moon 4 - Caldari Navy Assembly Plant"
         " → Amarr VIII (Oris) - Emperor Family Academy",
     },
@@ -172,13 +187,21 @@ EXPECTED: dict[int, dict[str, Any]] = {
         f" → Structure {STRUCTURE}",
         "reward_per_m3": None,
     },
-    5: {"is_ship": True, "primary_label": "Brand New Frigate", "item_count": 1},
-    6: {"is_ship": False, "primary_label": f"Unknown type {UNKNOWN_TYPE}", "item_count": 1},
+    # the requested Vexor Navy Issue is not offered: not in the kinds either
+    5: {
+        "is_ship": True, "primary_label": "Brand New Frigate", "item_count": 1,
+        "offered_category_ids": [6], "offered_group_ids": [26], "offered_market_group_ids": [],
+    },
+    6: {
+        "is_ship": False, "primary_label": f"Unknown type {UNKNOWN_TYPE}", "item_count": 1,
+        "offered_category_ids": [], "offered_group_ids": [], "offered_market_group_ids": [],
+    },
 }  # fmt: skip
 
 DERIVED = (
     "is_ship, primary_label, item_count, has_bpc, bpc_runs_min, bpc_runs_max, bpc_me_min,"
-    " bpc_me_max, bpc_te_min, bpc_te_max, search_text, reward_per_m3"
+    " bpc_me_max, bpc_te_min, bpc_te_max, search_text, reward_per_m3, offered_category_ids,"
+    " offered_group_ids, offered_market_group_ids"
 )
 
 STEPS = ("types", "new_type", "locations", "contracts")
@@ -208,6 +231,7 @@ async def _no_reference_data(settings: HangarSettings) -> None:
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         await connection.execute(f"TRUNCATE {f.REFERENCE_TABLES}")
+        await connection.execute(MARKET_GROUPS)
     finally:
         await connection.close()
 

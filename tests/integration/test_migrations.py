@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from common.db import Base, asyncpg_dsn, create_engine
+from common.derived_fields import DERIVE_ALL
 from common.messages import ContractsBatch, RegionSweep
 from common.migration import alembic_config, downgrade, upgrade
 from common.search_keys import search_keys
@@ -198,6 +199,49 @@ async def test_a_late_batch_after_upgrading_lands_as_on_a_database_at_head_all_a
     await _apply(empty_database_url, next_sweep)
     assert await _status(empty_database_url, 3) == ("gone", f.generation(2))
     assert await _status(database_url, 3) == ("gone", f.generation(2))
+
+
+_OFFERED_KINDS = (
+    "SELECT contract_id, offered_category_ids, offered_group_ids, offered_market_group_ids"
+    " FROM contracts ORDER BY contract_id"
+)
+
+
+async def test_upgrading_fills_the_offered_kinds_of_the_contracts_held(
+    empty_database_url: str,
+) -> None:
+    """Revision 0010 fills the new derived arrays of the stored contracts as the persister's
+    derivation computes them."""
+    await asyncio.to_thread(upgrade, empty_database_url, "0009")
+    await _populate_first_revision(empty_database_url)
+    connection = await _connect(empty_database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO market_groups (market_group_id, name, parent_id) VALUES"
+            " (10, 'Materials', NULL), (11, 'Minerals', 10)"
+        )
+        await connection.execute(
+            "INSERT INTO item_types (type_id, name, group_id, category_id, published,"
+            " market_group_id, source) VALUES"
+            " (34, 'Tritanium', 18, 4, true, 11, 'sde'),"
+            " (35, 'Pyerite', 18, 4, true, 11, 'sde'),"
+            " (691, 'Rifter Blueprint', 105, 9, true, NULL, 'sde')"
+        )
+        await asyncio.to_thread(upgrade, empty_database_url)
+        upgraded = [tuple(row) for row in await connection.fetch(_OFFERED_KINDS)]
+        # contract 2's Pyerite is requested, not offered; contract 4 is a courier
+        assert upgraded == [
+            (1, [4], [18], [10, 11]),
+            (2, [9], [105], []),
+            (4, [], [], []),
+        ]
+        assert await connection.fetchval(
+            "SELECT path FROM market_groups WHERE market_group_id = 11"
+        ) == [11, 10]
+        await connection.execute(DERIVE_ALL)
+        assert [tuple(row) for row in await connection.fetch(_OFFERED_KINDS)] == upgraded
+    finally:
+        await connection.close()
 
 
 async def test_models_and_migrations_have_no_drift(database_url: str) -> None:

@@ -142,3 +142,63 @@ async def test_loading_the_catalog_derives_the_contracts_already_held(
         assert dict(after) == {"is_ship": True, "primary_label": "Vexor Navy Issue"}
     finally:
         await connection.close()
+
+
+def _path(catalog: SdeCatalog, market_group_id: int) -> list[int]:
+    """The market group and every group above it, walked here from the catalog."""
+    parents = {m.market_group_id: m.parent_id for m in catalog.market_groups}
+    path = [market_group_id]
+    while (parent := parents[path[-1]]) is not None:
+        path.append(parent)
+    return path
+
+
+async def test_a_market_group_moved_in_the_tree_moves_its_contracts(
+    database_url: str, catalog: SdeCatalog
+) -> None:
+    from services.persister.repository import apply_contracts  # noqa: PLC0415
+
+    vexor_navy_issue = next(t for t in catalog.types if t.type_id == 17843)
+    assert vexor_navy_issue.market_group_id is not None
+    leaf = vexor_navy_issue.market_group_id
+    await load_catalog(database_url, catalog=catalog)
+    contract = f.contract(1, items=1)
+    ship = contract.items[0].model_copy(update={"type_id": vexor_navy_issue.type_id})
+    batch = f.batch([contract.model_copy(update={"items": [ship]})])
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    query = (
+        "SELECT offered_category_ids, offered_group_ids, offered_market_group_ids FROM contracts"
+    )
+    try:
+        async with connection.transaction():
+            await apply_contracts(connection, [batch])
+        before = (await connection.fetch(query))[0]
+        assert dict(before) == {
+            "offered_category_ids": [vexor_navy_issue.category_id],
+            "offered_group_ids": [vexor_navy_issue.group_id],
+            "offered_market_group_ids": sorted(_path(catalog, leaf)),
+        }
+        # The leaf's parent moves under another root group: the types are untouched.
+        old_parent = _path(catalog, leaf)[1]
+        new_parent = next(
+            m.market_group_id
+            for m in catalog.market_groups
+            if m.parent_id is None and m.market_group_id not in _path(catalog, leaf)
+        )
+        moved = [
+            dataclasses.replace(m, parent_id=new_parent) if m.market_group_id == old_parent else m
+            for m in catalog.market_groups
+        ]
+        newer = dataclasses.replace(
+            catalog, build_number=catalog.build_number + 1, market_groups=moved
+        )
+        result = await load_catalog(database_url, catalog=newer, package_version_text="test")
+        assert result.contracts_updated == 1
+        after = (await connection.fetch(query))[0]
+        assert after["offered_market_group_ids"] == sorted([leaf, old_parent, new_parent])
+        stored_path = await connection.fetchval(
+            "SELECT path FROM market_groups WHERE market_group_id = $1", leaf
+        )
+        assert stored_path == [leaf, old_parent, new_parent]
+    finally:
+        await connection.close()

@@ -2,8 +2,9 @@
 category of their offered items, for the filters alone (no cursor, no page).
 
 Bounded like ``count=true``: the statement takes at most ``max_contracts + 1`` matching contracts
-(``LIMIT``, no order: the cheapest ones to find) and counts over those, so its cost is that of
-reading ``max_contracts`` rows and their items whatever the table's size. When more match, the
+(``LIMIT``, no order: the cheapest ones to find) and counts over those (categories from the
+contracts' derived ``offered_category_ids``), so its cost is that of reading ``max_contracts``
+rows whatever the table's size. When more match, the
 answer says so (``complete`` false) and every count is a lower bound.
 """
 
@@ -15,25 +16,23 @@ from typing import Final
 import asyncpg
 from sqlalchemy import (
     Text,
-    and_,
     bindparam,
     cast,
-    distinct,
     func,
     literal_column,
     null,
     select,
+    true,
     union_all,
 )
 
-from common.db import ItemCategory, ItemType
+from common.db import ItemCategory
 from services.api.kit.statements import CompiledStatement, Params, read_rows
-from services.api.queries.columns import Statement, contracts, items
+from services.api.queries.columns import Statement, contracts
 from services.api.queries.filters import INTEGER, filter_conditions, filter_params
 from services.api.queries.shapes import STATEMENTS, shape_key
 from services.api.schemas import ContractListQuery
 
-types: Final = ItemType.__table__
 categories: Final = ItemCategory.__table__
 
 
@@ -58,7 +57,7 @@ def facets_statement(query: ContractListQuery, max_contracts: int) -> Statement:
 
 def _facets_statement(query: ContractListQuery, params: Params) -> Statement:
     matched = (
-        select(contracts.c.contract_id, contracts.c.type)
+        select(contracts.c.contract_id, contracts.c.type, contracts.c.offered_category_ids)
         .where(*filter_conditions(query, params, with_status=True))
         .limit(bindparam("facet_cap", params["facet_cap"], type_=INTEGER))
         .cte("matched")
@@ -72,18 +71,25 @@ def _facets_statement(query: ContractListQuery, params: Params) -> Statement:
     by_type = select(literal_column("'type'", Text), matched.c.type, null(), func.count()).group_by(
         matched.c.type
     )
-    offered = matched.join(
-        items, and_(items.c.contract_id == matched.c.contract_id, items.c.is_included)
-    ).join(types, types.c.type_id == items.c.type_id)
+    offered = (
+        func.unnest(matched.c.offered_category_ids)
+        .table_valued("category_id")
+        .render_derived(name="offered")
+        .lateral()
+    )
     by_category = (
         select(
             literal_column("'category'", Text),
-            cast(types.c.category_id, Text),
+            cast(offered.c.category_id, Text),
             func.min(categories.c.name),
-            func.count(distinct(matched.c.contract_id)),
+            func.count(),
         )
-        .select_from(offered.outerjoin(categories, categories.c.category_id == types.c.category_id))
-        .group_by(types.c.category_id)
+        .select_from(
+            matched.join(offered, true()).outerjoin(
+                categories, categories.c.category_id == offered.c.category_id
+            )
+        )
+        .group_by(offered.c.category_id)
     )
     return union_all(total, by_type, by_category)
 
