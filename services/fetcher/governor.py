@@ -86,8 +86,11 @@ class Governor:
         """Wait out the pause; a pause extended meanwhile is waited out as well."""
         while (delay := self._paused_until - time.monotonic()) > 0:
             self._pause_changed.clear()
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
+            # cancellation that arrives as the pause changes (CPython gh-86296)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pause_changed.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._pause_changed.wait()
 
     def pause(self, seconds: float, reason: str) -> None:
         until = time.monotonic() + max(0.0, seconds)

@@ -131,7 +131,19 @@ async def follow_region(resources: FetcherResources, region_id: int) -> None:
             delay = max(delay, settings.min_sweep_interval_seconds)
             delay += random.uniform(0, settings.expiry_jitter_seconds)
             resources.deadlines.completed(region_id, delay)
+        _raise_if_cancelled()
         await asyncio.sleep(delay)
+
+
+def _raise_if_cancelled() -> None:
+    """End the current task if it was asked to stop. On Python 3.11 a cancellation can be
+    lost on its way through a cycle: ``asyncio.wait_for``, which redis-py uses to send every
+    command, returns normally instead of raising when the cancellation arrives just after the
+    awaited operation completed (CPython gh-86296, fixed in 3.12). The request stays counted
+    in ``Task.cancelling()``, so a loop that checks it still ends, one cycle late at worst."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def serve(settings: FetcherSettings, *, once: bool = False) -> int:

@@ -51,6 +51,29 @@ async def test_requests_wait_out_a_pause() -> None:
     assert waited >= 0.29
 
 
+async def test_a_request_waiting_out_a_pause_ends_when_cancelled_as_the_pause_changes() -> None:
+    governor = Governor(4, error_limit_floor=10)
+    governor.pause(60, "test")
+    admitted = False
+
+    async def request() -> None:
+        nonlocal admitted
+        async with governor.slot(Priority.DISCOVERY):
+            admitted = True
+
+    waiting = asyncio.create_task(request())
+    await asyncio.sleep(0)  # now waiting out the pause
+    governor.pause(120, "longer")  # wakes the waiters to wait out the longer pause
+    waiting.cancel()  # before they ran: the cancellation must not be lost
+
+    async def ended() -> bool:
+        return waiting.done()
+
+    await wait_until(ended, timeout=5, what="the cancelled request's end")
+    assert waiting.cancelled()
+    assert not admitted
+
+
 async def test_discovery_is_admitted_before_waiting_enrichment() -> None:
     governor = Governor(1, error_limit_floor=10)
     order: list[str] = []
