@@ -32,6 +32,8 @@ from nats.errors import Error as NatsError
 from nats.errors import MsgAlreadyAckdError
 from nats.js import JetStreamContext
 
+from common.event_wait import event_set_within
+
 log = logging.getLogger(__name__)
 
 #: ``handle(messages, earlier)``: ``earlier`` are the handlers of earlier fetches still running.
@@ -110,8 +112,7 @@ class PullLoop:
                     "fetch failed; retrying after a pause",
                     extra={"error": repr(error), "pause_seconds": backoff},
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                await event_set_within(self._stopping, backoff)
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
                 continue
             backoff = FIRST_BACKOFF_SECONDS

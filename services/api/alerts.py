@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from common.event_wait import event_set_within
 from services.api.account_state import AccountState, AccountStateDep
 from services.api.alert_store import (
     alert_json,
@@ -139,7 +138,6 @@ async def _events(state: AccountState, account: int, after: int) -> AsyncIterato
                 yield b"".join(_event(row) for row in rows)
             if len(rows) == CATCH_UP_ROWS:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), heartbeat)
+            if await event_set_within(woken, heartbeat):
                 continue
             yield b": heartbeat\n\n"

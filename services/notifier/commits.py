@@ -17,6 +17,7 @@ import logging
 import asyncpg
 
 from common.contract_commits import CONTRACTS_COMMITTED_CHANNEL
+from common.event_wait import event_set_within
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ class CommitSignal:
         or ``timeout`` seconds have passed."""
         if self.closed or self._generation != generation:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        await event_set_within(self._changed, timeout)
 
     def close_waits(self) -> None:
         """Every wait returns now and every later one at once (the notifier is stopping)."""
@@ -105,8 +105,7 @@ class CommitSignal:
 
     async def _retry(self) -> None:
         while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), RECONNECT_SECONDS)
+            await event_set_within(self._closed, RECONNECT_SECONDS)
             if self.closed or await self._connect():
                 return
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable
@@ -16,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from common.db import asyncpg_dsn
+from common.event_wait import event_set_within
 from common.ops_server import OpsServer
 from common.pull_loop import PullLoop
 from common.stream import ensure_streams, stream_limits
@@ -79,10 +79,7 @@ async def serve(settings: PersisterSettings, *, until_idle: bool = False) -> Non
         )
         idle_streak = 0
         while not stop.is_set() and not consuming.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), IDLE_CHECK_SECONDS if until_idle else LAG_CHECK_SECONDS
-                )
+            await event_set_within(stop, IDLE_CHECK_SECONDS if until_idle else LAG_CHECK_SECONDS)
             idle = await consumer_is_idle(js, subjects)
             idle_streak = idle_streak + 1 if idle else 0
             if until_idle and idle_streak >= 2:
