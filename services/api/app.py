@@ -19,6 +19,7 @@ from common.eve_notice import CCP_NOTICE
 from services.api.account_state import account_lifespan
 from services.api.accounts import router as account_router
 from services.api.catalog_routes import router as catalog_router
+from services.api.connection_gate import ConnectionGate
 from services.api.cursor import CursorCodec
 from services.api.dependencies import ApiState
 from services.api.errors import CatchAllMiddleware, install_error_handlers
@@ -106,6 +107,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.state.api = ApiState(
             settings=settings,
             engine=engine,
+            gate=ConnectionGate(
+                settings.db_pool_size + settings.db_max_overflow,
+                settings.db_pool_timeout_s,
+                metrics.connection_wait,
+            ),
             cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
             pages=PageCache(
                 settings.response_cache_s,

@@ -78,7 +78,7 @@ async def list_types(
     then names that start with it, then names where a word starts with it ('navy' finds
     'Vexor Navy Issue'), then the others; within each, published types and shorter names
     first. `is_ship` flags ships."""
-    async with driver_connection(state.engine) as connection:
+    async with driver_connection(state) as connection:
         rows = await search_types(connection, q, limit)
     body = TypeMatches(types=[TypeMatch.model_validate(row) for row in rows])
     return conditional_json(request, body, settings.cache_max_age_s)
@@ -104,7 +104,7 @@ async def taxonomy(
     """
 
     async def compute() -> bytes:
-        async with driver_connection(state.engine) as connection:
+        async with driver_connection(state) as connection:
             answer = await compute_taxonomy(connection, settings.taxonomy_timeout_ms)
         return answer.model_dump_json().encode()
 

@@ -3,7 +3,7 @@ of rows, the next page's cursor and the optional count out. The JSON route and a
 view of the list (web pages) call this, not the statements and the cursor one by one.
 
     start = start_page(query, cursors)          # InvalidCursorError: 422 invalid_cursor
-    page = await read_page(engine, start, cursors, count_exact_threshold, facet_max_contracts)
+    page = await read_page(state, start, cursors, count_exact_threshold, facet_max_contracts)
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from services.api import queries
 from services.api.cursor import CursorCodec, cursor_after, filters_digest, position_after
-from services.api.dependencies import driver_connection
+from services.api.dependencies import ApiState, driver_connection
 from services.api.names import add_contract_names
 from services.api.schemas import ContractListQuery
 
@@ -49,7 +47,7 @@ def start_page(query: ContractListQuery, cursors: CursorCodec) -> PageStart:
 
 
 async def read_page(
-    engine: AsyncEngine,
+    state: ApiState,
     start: PageStart,
     cursors: CursorCodec,
     count_exact_threshold: int,
@@ -60,7 +58,7 @@ async def read_page(
     facets = None
     # A connection only for the statements: under load, requests queue for the pool, and the
     # work around the statements needs none.
-    async with driver_connection(engine) as connection:
+    async with driver_connection(state) as connection:
         rows = await queries.list_contracts(connection, query, start.after, query.limit + 1)
         if query.count:
             total = await queries.count_contracts(connection, query, count_exact_threshold)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from services.api.connection_gate import ConnectionGate
 from services.api.cursor import CursorCodec
 from services.api.page_cache import PageCache
 from services.api.replica import ReplicaLag
@@ -24,6 +25,7 @@ class ApiState:
 
     settings: ApiSettings
     engine: AsyncEngine
+    gate: ConnectionGate
     cursors: CursorCodec
     pages: PageCache
     replica_lag: ReplicaLag
@@ -53,7 +55,7 @@ async def get_cursor_codec(state: StateDep) -> CursorCodec:
 async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
     """The request's database session: one pooled Core connection in autocommit mode, where
     every statement is its own read-only transaction (the API never writes)."""
-    async with state.engine.connect() as connection:
+    async with state.gate.turn(), state.engine.connect() as connection:
         yield connection
 
 
@@ -62,26 +64,27 @@ class ConnectionLostError(ConnectionError):
 
 
 @asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+async def driver_connection(state: ApiState) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection as asyncpg's own, for statements run straight through asyncpg (no
     SQLAlchemy connection, execution context or result objects). Same pool, same session
     settings as ``get_session``; a connection asyncpg finds broken is invalidated, so that the
     pool does not hand it out again, and reported as ``ConnectionLostError`` (503). A statement
     cancelled with its request is cancelled in PostgreSQL too and leaves the connection usable
     (asyncpg's doing; ``test_a_list_request_cancelled_mid_statement...`` holds it)."""
-    pooled = await engine.raw_connection()
-    try:
-        driver = pooled.driver_connection
-        assert isinstance(driver, asyncpg.Connection)
+    async with state.gate.turn():
+        pooled = await state.engine.raw_connection()
         try:
-            yield driver
-        except Exception as error:
-            if not driver.is_closed():
-                raise
-            pooled.invalidate(error)
-            raise ConnectionLostError("the database connection was lost") from error
-    finally:
-        await greenlet_spawn(pooled.close)
+            driver = pooled.driver_connection
+            assert isinstance(driver, asyncpg.Connection)
+            try:
+                yield driver
+            except Exception as error:
+                if not driver.is_closed():
+                    raise
+                pooled.invalidate(error)
+                raise ConnectionLostError("the database connection was lost") from error
+        finally:
+            await greenlet_spawn(pooled.close)
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]

@@ -48,7 +48,7 @@ async def list_locations(
     regions, systems, stations, then structures, shorter names first. Systems and stations
     carry their system, region and security status."""
     kinds = LOCATION_KINDS if kind is None else (kind,)
-    async with driver_connection(state.engine) as connection:
+    async with driver_connection(state) as connection:
         rows = await search_locations(connection, q, limit, kinds)
     body = LocationMatches(locations=[LocationMatch.model_validate(row) for row in rows])
     return conditional_json(request, body, settings.cache_max_age_s)

@@ -34,7 +34,12 @@ class ApiMetrics:
             ("kind",),
             registry=self.registry,
         )
-
+        self.connection_wait = Histogram(
+            "hangar_api_connection_wait_seconds",
+            "Time a request waited for its turn at the database connection pool.",
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
         self.response_cache_lookups = Counter(
             "hangar_api_response_cache_lookups",
             "List queries answered from the response cache (hit), by a computation another "

@@ -157,7 +157,7 @@ async def list_contracts(
 async def _contract_page(start: PageStart, state: ApiState) -> bytes:
     settings = state.settings
     page = await read_page(
-        state.engine,
+        state,
         start,
         state.cursors,
         settings.count_exact_threshold,

@@ -157,7 +157,7 @@ async def _table_context(
     now = datetime.now(UTC)
     tab = _tab_of(query)
     picked_ids = _picked_ids(url)
-    async with driver_connection(state.engine) as connection:
+    async with driver_connection(state) as connection:
         page = await data.contract_rows(connection, query, state.cursors, before)
         bids = (
             await data.highest_bids(connection, [row["contract_id"] for row in page.rows])
@@ -219,7 +219,7 @@ async def _place_picked(state: ApiState, pairs: list[tuple[str, str]]) -> str | 
         text = _PLACE_TEXT.validate_python(text)
     except ValidationError as error:
         return Problem("place", str(error.errors()[0]["msg"]))
-    async with driver_connection(state.engine) as connection:
+    async with driver_connection(state) as connection:
         found = await data.best_place(connection, text)
     if found is None:
         return Problem("place", f"no region, system or station has a name like “{text}”")
@@ -282,7 +282,7 @@ async def tab_counts(request: Request) -> Response:
     table = Url("/", pairs)
     threshold = min(state.settings.count_exact_threshold, TAB_COUNTS_EXACT_UP_TO)
     counts = {}
-    async with driver_connection(state.engine) as connection:
+    async with driver_connection(state) as connection:
         for key, _ in controls.TABS:
             by_tab = query.model_copy(update={"type": [key] if key else [], "cursor": None})
             counts[key] = await data.count(connection, by_tab, threshold)
@@ -323,7 +323,7 @@ async def contract_page(request: Request, contract_id: str) -> Response:
             "Not a contract id",
             [Problem("contract id", f"a contract id is a whole number from 1 to {MAX_ID}")],
         )
-    async with state.engine.connect() as connection:
+    async with state.gate.turn(), state.engine.connect() as connection:
         found = await data.contract(connection, number)
     if found is None:
         return error_page(
@@ -368,7 +368,7 @@ async def contract_page(request: Request, contract_id: str) -> Response:
 @router.get("/regions", name="regions_page")
 async def regions_page(request: Request) -> Response:
     state = await get_state(request)
-    async with state.engine.connect() as connection:
+    async with state.gate.turn(), state.engine.connect() as connection:
         rows = await data.region_freshness(connection)
     now = datetime.now(UTC)
     regions = [
