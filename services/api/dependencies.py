@@ -52,10 +52,17 @@ async def get_cursor_codec(state: StateDep) -> CursorCodec:
     return state.cursors
 
 
-async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
-    """The request's database session: one pooled Core connection in autocommit mode, where
-    every statement is its own read-only transaction (the API never writes)."""
+@asynccontextmanager
+async def core_connection(state: ApiState) -> AsyncIterator[AsyncConnection]:
+    """One pooled Core connection in autocommit mode, where every statement is its own
+    read-only transaction (the API never writes), taken in its turn at the pool."""
     async with state.gate.turn(), state.engine.connect() as connection:
+        yield connection
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncConnection]:
+    """The request's database session (``core_connection``)."""
+    async with core_connection(state) as connection:
         yield connection
 
 

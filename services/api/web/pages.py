@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from services.api.dependencies import ApiState, driver_connection, get_state
+from services.api.dependencies import ApiState, core_connection, driver_connection, get_state
 from services.api.direct_route import query_model
 from services.api.location_schemas import LocationSearchText
 from services.api.schemas import MAX_ID, ContractListQuery
@@ -323,7 +323,7 @@ async def contract_page(request: Request, contract_id: str) -> Response:
             "Not a contract id",
             [Problem("contract id", f"a contract id is a whole number from 1 to {MAX_ID}")],
         )
-    async with state.gate.turn(), state.engine.connect() as connection:
+    async with core_connection(state) as connection:
         found = await data.contract(connection, number)
     if found is None:
         return error_page(
@@ -368,7 +368,7 @@ async def contract_page(request: Request, contract_id: str) -> Response:
 @router.get("/regions", name="regions_page")
 async def regions_page(request: Request) -> Response:
     state = await get_state(request)
-    async with state.gate.turn(), state.engine.connect() as connection:
+    async with core_connection(state) as connection:
         rows = await data.region_freshness(connection)
     now = datetime.now(UTC)
     regions = [
