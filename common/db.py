@@ -314,6 +314,8 @@ class ItemType(Base):
 
     type_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(Text)
+    #: What the type search matches and ranks on (a case fold per row, done once).
+    name_lower: Mapped[str] = mapped_column(Text, Computed("lower(name)", persisted=True))
     group_id: Mapped[int] = mapped_column(Integer)
     category_id: Mapped[int] = mapped_column(Integer)
     published: Mapped[bool] = mapped_column(Boolean)
@@ -327,10 +329,16 @@ class ItemType(Base):
         Index("ix_item_types_category", "category_id"),
         Index("ix_item_types_market_group", "market_group_id"),
         Index(
-            "ix_item_types_name_trgm",
-            "name",
+            "ix_item_types_name_lower_trgm",
+            "name_lower",
             postgresql_using="gin",
-            postgresql_ops={"name": "gin_trgm_ops"},
+            postgresql_ops={"name_lower": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
+        ),
+        Index(
+            "ix_item_types_name_lower_prefix",
+            "name_lower",
+            postgresql_ops={"name_lower": "text_pattern_ops"},
         ),
     )
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from services.api.dependencies import SettingsDep, StateDep, driver_connection
 from services.api.http_validation import conditional_body, conditional_json
 from services.api.kit.shared_cache import SharedCache
-from services.api.name_schemas import SearchText, Taxonomy, TypeMatch, TypeMatches
+from services.api.name_schemas import Taxonomy, TypeMatch, TypeMatches, WordSearchText
 from services.api.names import search_types
 from services.api.settings import ApiSettings
 from services.api.taxonomy import compute_taxonomy
@@ -69,7 +69,15 @@ router = APIRouter(lifespan=catalog_lifespan)
 )
 async def list_types(
     request: Request,
-    q: Annotated[SearchText, Query(description="Part of a type name (3 to 100 characters).")],
+    q: Annotated[
+        WordSearchText,
+        Query(
+            description=(
+                "Part of a type name: 3 to 100 characters, with a run of at least 3 letters or "
+                "digits; every character matches itself."
+            )
+        ),
+    ],
     state: StateDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=50, description="At most this many types.")] = 10,

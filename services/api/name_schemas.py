@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Final, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from services.api.system_security import SecurityClass
 
@@ -15,20 +15,23 @@ MAX_ID = 2**63 - 1
 PositiveId = Annotated[int, Field(gt=0, le=MAX_ID)]
 #: Categories, groups and market groups are 32-bit ids in EVE's static data and here.
 CatalogId = Annotated[int, Field(gt=0, le=2**31 - 1)]
-SearchText = Annotated[
-    str,
-    Field(
-        min_length=3,
-        max_length=100,
-        pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",  # not blank; PostgreSQL text cannot hold NUL
-    ),
-]
 #: A run of letters or digits long enough to give the trigram index something to look up.
 _INDEXABLE_WORD: Final = re.compile(r"[^\W_]{3}")
-#: The contracts' ``q``: 3 to 100 characters holding such a run (the schema says so, so that
-#: a client that follows it is never refused).
+
+
+def _has_an_indexable_word(value: object) -> object:
+    # Before the pattern (which says the same to clients): this message is clearer.
+    if isinstance(value, str) and _INDEXABLE_WORD.search(value) is None:
+        raise ValueError("q needs a run of at least 3 letters or digits")
+    return value
+
+
+#: The contracts' and the types' ``q``: 3 to 100 characters holding such a run (the schema
+#: says so, so that a client that follows it is never refused). Every text accepted is looked
+#: up through a trigram index; a text without such a run would read the whole table.
 WordSearchText = Annotated[
     str,
+    BeforeValidator(_has_an_indexable_word),
     Field(min_length=3, max_length=100, pattern=r"^[^\x00]*[^\W_]{3}[^\x00]*$"),
 ]
 BlueprintLevel = Annotated[int, Field(ge=0, le=100)]
@@ -99,14 +102,6 @@ class ContentFilters(BaseModel):
     min_reward_per_m3: Annotated[float, Field(ge=0, lt=1e18, allow_inf_nan=False)] | None = Field(
         None, description="Couriers paying at least this reward (ISK) per m3."
     )
-
-    @field_validator("q", mode="before")
-    @classmethod
-    def _q_has_a_word(cls, value: object) -> object:
-        # Before the schema's pattern (which says the same to clients): this message is clearer.
-        if isinstance(value, str) and _INDEXABLE_WORD.search(value) is None:
-            raise ValueError("q needs a run of at least 3 letters or digits")
-        return value
 
     @model_validator(mode="after")
     def _blueprint_ranges_are_ordered(self) -> Self:

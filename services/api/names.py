@@ -11,6 +11,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.db import FIRST_STRUCTURE_ID, SHIP_CATEGORY_ID
+from services.api.kit.like import like_escaped
 from services.api.name_filters import WORD_START, regex_literal, search_pattern
 from services.api.system_security import displayed_security, security_class
 
@@ -35,19 +36,40 @@ LEFT JOIN item_categories AS k ON k.category_id = t.category_id
 WHERE t.type_id = ANY($1::bigint[])
 """
 
-#: Ranked: the exact name, then names starting with the text, then names where a word starts
-#: with it (the contract search's rule), then names holding it; within a rank published types
-#: first, then shorter names. The trigram index finds the candidates.
-_TYPE_SEARCH: Final = f"""
-SELECT t.type_id, t.name, t.published, t.category_id = {SHIP_CATEGORY_ID} AS is_ship,
-       t.group_id, g.name AS group_name, t.category_id, k.name AS category_name
-FROM item_types AS t
+_TYPE_COLUMNS: Final = f"""t.type_id, t.name, t.published,
+       t.category_id = {SHIP_CATEGORY_ID} AS is_ship, t.group_id, t.category_id"""
+
+#: Ranked: the exact name (0), then names starting with the text (1), then names where a word
+#: starts with it, the contract search's rule (2), then names holding it (3); within a rank
+#: published types first, then shorter names. Names starting with the text come from the
+#: prefix index, sorted apart; the names holding it (the trigram index) are read and ranked
+#: only when those fill fewer than ``limit`` places. A short text held by thousands of names
+#: ("ser", "ski") mostly starts hundreds of them, so the larger set is seldom read. A word
+#: starting after a space is found by ``LIKE`` before the regular expression, which any
+#: other character before it needs.
+TYPE_SEARCH: Final = f"""
+WITH starting AS MATERIALIZED (
+    SELECT {_TYPE_COLUMNS}, CASE WHEN t.name_lower = $2 THEN 0 ELSE 1 END AS rank
+    FROM item_types AS t
+    WHERE t.name_lower LIKE $3 ESCAPE '/'
+    ORDER BY rank, t.published DESC, length(t.name), t.name, t.type_id
+    LIMIT $5
+), holding AS (
+    SELECT {_TYPE_COLUMNS},
+           CASE WHEN t.name_lower LIKE $6 ESCAPE '/' OR t.name_lower ~ $4 THEN 2 ELSE 3 END
+               AS rank
+    FROM item_types AS t
+    WHERE t.name_lower LIKE $1 ESCAPE '/' AND t.name_lower NOT LIKE $3 ESCAPE '/'
+      AND (SELECT count(*) FROM starting) < $5
+    ORDER BY rank, t.published DESC, length(t.name), t.name, t.type_id
+    LIMIT $5
+)
+SELECT t.type_id, t.name, t.published, t.is_ship, t.group_id, g.name AS group_name,
+       t.category_id, k.name AS category_name
+FROM (SELECT * FROM starting UNION ALL SELECT * FROM holding) AS t
 LEFT JOIN item_groups AS g ON g.group_id = t.group_id
 LEFT JOIN item_categories AS k ON k.category_id = t.category_id
-WHERE t.name ILIKE $1 ESCAPE '/'
-ORDER BY CASE WHEN lower(t.name) = $2 THEN 0 WHEN lower(t.name) LIKE $3 ESCAPE '/' THEN 1
-              WHEN lower(t.name) ~ $4 THEN 2 ELSE 3 END,
-         t.published DESC, length(t.name), t.name, t.type_id
+ORDER BY t.rank, t.published DESC, length(t.name), t.name, t.type_id
 LIMIT $5
 """
 
@@ -127,14 +149,20 @@ async def add_item_names(connection: asyncpg.Connection, rows: Sequence[dict[str
             row[field] = None if known is None else known[field]
 
 
+def type_search_arguments(text: str, limit: int) -> tuple[str, str, str, str, int, str]:
+    """:data:`TYPE_SEARCH`'s arguments for ``text`` (lower-cased, whitespace collapsed)."""
+    pattern = search_pattern(text)
+    starting = pattern[1:]  # "text%"
+    exact = " ".join(text.lower().split())
+    word_start = WORD_START + regex_literal(exact)
+    after_space = f"% {like_escaped(exact)}%"
+    return pattern, exact, starting, word_start, limit, after_space
+
+
 async def search_types(
     connection: asyncpg.Connection, text: str, limit: int
 ) -> list[dict[str, Any]]:
-    pattern = search_pattern(text)
-    prefix = pattern[1:]  # "word%": starts with the text
-    exact = " ".join(text.lower().split())
-    word_start = WORD_START + regex_literal(exact)
-    rows = await connection.fetch(_TYPE_SEARCH, pattern, exact, prefix, word_start, limit)
+    rows = await connection.fetch(TYPE_SEARCH, *type_search_arguments(text, limit))
     return [dict(row) for row in rows]
 
 
