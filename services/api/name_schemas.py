@@ -31,8 +31,9 @@ def _has_an_indexable_word(value: object) -> object:
 #: up through a trigram index; a text without such a run would read the whole table.
 WordSearchText = Annotated[
     str,
-    BeforeValidator(_has_an_indexable_word),
     Field(min_length=3, max_length=100, pattern=r"^[^\x00]*[^\W_]{3}[^\x00]*$"),
+    # After the constraints in this list, so that the schema still shows them; it runs first.
+    BeforeValidator(_has_an_indexable_word),
 ]
 BlueprintLevel = Annotated[int, Field(ge=0, le=100)]
 Runs = Annotated[int, Field(ge=-1, le=1_000_000)]
