@@ -32,6 +32,7 @@ from services.api import queries
 from services.api.cursor import CursorCodec
 from services.api.kit.explain import plan_nodes
 from services.api.kit.statements import CompiledStatement
+from services.api.queries.listing import few_contracts_start_in
 
 
 def _outline(plan: dict[str, Any]) -> str:
@@ -64,7 +65,13 @@ async def main(arguments: argparse.Namespace) -> None:
                 request = build_request(rng, codec, positions, content, arguments.family)
                 query = request.query
                 assert query is not None
-                statements = [("list", *queries.list_query(query, request.after, query.limit + 1))]
+                filter_first = query.system_id is not None and await few_contracts_start_in(
+                    connection, query.system_id
+                )
+                listed = queries.list_query(
+                    query, request.after, query.limit + 1, filter_first=filter_first
+                )
+                statements = [("list", *listed)]
                 if query.count:
                     statements.append(("count", *queries.count_query(query, COUNT_EXACT_THRESHOLD)))
                 for kind, statement, params in statements:

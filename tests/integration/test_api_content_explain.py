@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +16,9 @@ from common.db import create_engine
 from common.derived_fields import DERIVE_ALL
 from services.api import queries
 from services.api.kit.explain import plan_nodes
-from services.api.queries import Statement
+from services.api.kit.statements import read_rows
+from services.api.queries import Keyset, Statement
+from services.api.queries.listing import few_contracts_start_in
 from services.api.schemas import ContractListQuery
 from services.api.settings import ApiSettings
 from tests.integration.test_api_explain import CONTRACTS, GENERATE_CONTRACTS, GENERATE_ITEMS
@@ -166,3 +169,78 @@ async def test_content_filters_read_through_indexes(large_database: AsyncEngine)
             if any(kind == "Seq Scan" for _, kind in scans):
                 failures.append(f"{name}: {sorted(scans)}")
     assert failures == []
+
+
+#: 100 of the 50,000 contracts start in it (5,000 stations over 500 systems).
+QUIET_SYSTEM = 30000142
+
+
+@pytest.mark.timeout(600)
+async def test_a_quiet_system_is_read_from_its_stations(large_database: AsyncEngine) -> None:
+    """A system with few contracts is read filter first: the same pages as walking the sort
+    order's index (cursors included), with the contracts reached through the stations' index."""
+    async with large_database.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, asyncpg.Connection)
+        assert await few_contracts_start_in(driver, QUIET_SYSTEM)
+        assert not await few_contracts_start_in(driver, QUIET_SYSTEM, bound=100)
+        assert await few_contracts_start_in(driver, 39_999_999)  # no station at all
+
+        pages_read = 0
+        for params in (
+            {"sort": "price", "order": "asc"},
+            {"sort": "volume", "order": "desc", "status": "all"},
+            {"sort": "reward", "order": "asc", "status": "all"},
+            {"sort": "date_issued", "order": "desc", "type": ["item_exchange"]},
+            {"sort": "date_expired", "order": "asc", "status": "gone", "min_price": 1000},
+        ):
+            query = ContractListQuery.model_validate(
+                {**params, "system_id": QUIET_SYSTEM, "limit": 20}
+            )
+            after = None
+            while True:
+                walked, filtered = [
+                    await read_rows(
+                        driver,
+                        *queries.list_query(query, after, query.limit + 1, filter_first=first),
+                    )
+                    for first in (False, True)
+                ]
+                assert walked == filtered, params
+                pages_read += 1
+                if len(walked) <= query.limit:
+                    break
+                last = walked[query.limit - 1]
+                after = Keyset(last[query.sort], last["contract_id"])
+        assert pages_read > 10
+
+        statement = queries.list_statement(
+            ContractListQuery.model_validate(
+                {"system_id": QUIET_SYSTEM, "sort": "price", "status": "all"}
+            ),
+            None,
+            51,
+            filter_first=True,
+        )
+        # With sorts priced out, the planner walks an order's index wherever it can: the
+        # filter-first statement leaves it no way to.
+        await connection.execute(text("SET enable_sort = off"))
+        plan = (await queries.explain(connection, statement))["Plan"]
+        await connection.execute(text("RESET enable_sort"))
+        on_contracts = [
+            (node["Node Type"], node.get("Index Name"))
+            for node in plan_nodes(plan)
+            if node.get("Relation Name") == "contracts"
+            or str(node.get("Index Name", "")).startswith("ix_contracts")
+        ]
+        assert on_contracts
+        # Bitmaps of other indexes may narrow the stations' rows; no index is walked.
+        walks = [
+            (kind, index)
+            for kind, index in on_contracts
+            if kind in {"Index Scan", "Index Only Scan", "Seq Scan"}
+            and index != "ix_contracts_start_location"
+        ]
+        assert walks == [], on_contracts
+        assert ("Bitmap Index Scan", "ix_contracts_start_location") in on_contracts

@@ -7,6 +7,12 @@ of that order come straight off a btree index ``(status, column, contract_id)`` 
 rows with a value and one for the rows without; each segment is an ordered, LIMITed index scan
 and the union is merged by a sort of at most ``4 * (limit + 1)`` rows. A position in the NULL
 rows skips the segments of rows with a value.
+
+A system with few contracts (``system_id``) is read the other way round: its contracts first,
+through the stations' index, then sorted (``filter_first``). Walking a sort order's index for
+them reads past every other contract: PostgreSQL estimates a system it has no statistics of
+at some thousands of contracts, so it walks the order expecting to meet them soon, and a
+system with none made it read the whole index (seconds at a million contracts).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from decimal import Decimal
 from typing import Final
 
 import asyncpg
-from sqlalchemy import bindparam, select, tuple_, union_all
+from sqlalchemy import bindparam, literal_column, select, tuple_, union_all
 
 from services.api.kit.statements import CompiledStatement, Params, read_rows
 from services.api.queries.columns import (
@@ -60,9 +66,11 @@ def list_params(query: ContractListQuery, after: Keyset | None, limit: int) -> P
     return params
 
 
-def list_statement(query: ContractListQuery, after: Keyset | None, limit: int) -> Statement:
+def list_statement(
+    query: ContractListQuery, after: Keyset | None, limit: int, *, filter_first: bool = False
+) -> Statement:
     """One page of contracts after ``after`` (``limit`` rows at most), in the asked order."""
-    return _list_statement(query, list_params(query, after, limit))
+    return _list_statement(query, list_params(query, after, limit), filter_first)
 
 
 #: Bounds on a nullable sort column: a row that meets one has a value, so with one of them
@@ -75,7 +83,30 @@ VALUE_BOUNDS: Final = {
 }
 
 
-def _list_statement(query: ContractListQuery, params: Params) -> Statement:
+#: A system from which fewer contracts than this start is read filter first (see above): its
+#: contracts are at most this many rows to sort, while walking an order's index for a system
+#: with more finds a page soon.
+FILTER_FIRST_MAX_CONTRACTS: Final = 10_000
+
+#: Whether fewer than ``$2`` contracts (of any status) start at a station of system ``$1``:
+#: at most ``$2`` entries of the stations' index are read.
+_FEW_CONTRACTS_START_IN: Final = """
+SELECT count(*) < $2 FROM (
+    SELECT 1 FROM contracts
+    WHERE start_location_id IN (SELECT station_id FROM stations WHERE system_id = $1)
+    LIMIT $2
+) AS started
+"""
+
+
+async def few_contracts_start_in(
+    connection: asyncpg.Connection, system_id: int, bound: int = FILTER_FIRST_MAX_CONTRACTS
+) -> bool:
+    few = await connection.fetchval(_FEW_CONTRACTS_START_IN, system_id, bound)
+    return bool(few)
+
+
+def _list_statement(query: ContractListQuery, params: Params, filter_first: bool) -> Statement:
     column = SORT_COLUMNS[query.sort]
     descending = query.order == "desc"
     # A position among the rows without a value (a cursor made for these very filters cannot
@@ -119,7 +150,20 @@ def _list_statement(query: ContractListQuery, params: Params) -> Statement:
             # Ordering the NULL rows by (column, contract_id) rather than contract_id alone
             # is the same order and matches the index, so no sort is needed.
             segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
-    ordered = [segment.order_by(*order_by).limit(limit) for segment in segments]
+    if filter_first:
+        ordered = []
+        for segment in segments:
+            # OFFSET 0 keeps the filtered rows a subquery of their own: the ORDER BY above it
+            # cannot be answered by walking an index.
+            found = segment.offset(literal_column("0")).subquery()
+            by = (found.c[query.sort], found.c.contract_id)
+            ordered.append(
+                select(*found.c)
+                .order_by(*(part.desc() if descending else part.asc() for part in by))
+                .limit(limit)
+            )
+    else:
+        ordered = [segment.order_by(*order_by).limit(limit) for segment in segments]
     if len(ordered) == 1:
         return ordered[0]
     merged = union_all(*ordered)
@@ -135,12 +179,13 @@ def _list_statement(query: ContractListQuery, params: Params) -> Statement:
 
 
 def list_query(
-    query: ContractListQuery, after: Keyset | None, limit: int
+    query: ContractListQuery, after: Keyset | None, limit: int, *, filter_first: bool = False
 ) -> tuple[CompiledStatement, Params]:
     """What ``list_statement`` compiles to, from the cache when the shape was seen before."""
     params = list_params(query, after, limit)
     statement = STATEMENTS.get(
-        shape_key("list", query, params), lambda: _list_statement(query, params)
+        (shape_key("list", query, params), filter_first),
+        lambda: _list_statement(query, params, filter_first),
     )
     return statement, params
 
@@ -149,4 +194,7 @@ async def list_contracts(
     connection: asyncpg.Connection, query: ContractListQuery, after: Keyset | None, limit: int
 ) -> list[asyncpg.Record]:
     """The page's rows (``SUMMARY_COLUMNS``), as asyncpg records."""
-    return await read_rows(connection, *list_query(query, after, limit))
+    filter_first = query.system_id is not None and await few_contracts_start_in(
+        connection, query.system_id
+    )
+    return await read_rows(connection, *list_query(query, after, limit, filter_first=filter_first))
