@@ -17,13 +17,14 @@ system with none made it read the whole index (seconds at a million contracts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
-from sqlalchemy import bindparam, literal_column, select, tuple_, union_all
+from sqlalchemy import ColumnElement, bindparam, literal_column, select, tuple_, union_all
 
 from services.api.kit.statements import CompiledStatement, Params, read_rows
 from services.api.queries.columns import (
@@ -46,6 +47,8 @@ from services.api.queries.shapes import STATEMENTS, shape_key
 from services.api.schemas import ContractListQuery
 
 SortValue = Decimal | float | datetime
+#: A segment's position condition, given its sort column and contract id column.
+_Position = Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,55 +118,58 @@ def _list_statement(query: ContractListQuery, params: Params, filter_first: bool
     nullable = query.sort in NULLABLE_SORTS and not (
         bounded and any(name in params for name in VALUE_BOUNDS.get(query.sort, ()))
     )
-    order_by = (
-        (column.desc(), contracts.c.contract_id.desc())
-        if descending
-        else (column.asc(), contracts.c.contract_id.asc())
-    )
     limit = bindparam("limit", params["limit"], type_=INTEGER)
     after_id = (
         bindparam("after_id", params["after_id"], type_=BIGINT) if "after_id" in params else None
     )
+    after_value = (
+        bindparam("after_value", params["after_value"], column.type)
+        if "after_value" in params
+        else None
+    )
+
+    def after_row(sort: ColumnElement[Any], ident: ColumnElement[Any]) -> ColumnElement[bool]:
+        key, bound = tuple_(sort, ident), tuple_(after_value, after_id)
+        return key < bound if descending else key > bound
+
+    def after_ident(_: ColumnElement[Any], ident: ColumnElement[Any]) -> ColumnElement[bool]:
+        assert after_id is not None
+        return ident < after_id if descending else ident > after_id
+
     shared = filter_conditions(query, params, with_status=False)
-    segments: list[AnySelect] = []
+    #: Each segment's filters, and its position condition on (sort column, contract id).
+    segments: list[tuple[list[ColumnElement[bool]], _Position | None]] = []
     for status in statuses(query):
         by_status = [status_is(status), *shared]
-        if after_id is None or "after_value" in params:
-            conditions = list(by_status)
-            if nullable:
-                conditions.append(column.is_not(None))
-            if after_id is not None:
-                key = tuple_(column, contracts.c.contract_id)
-                bound = tuple_(
-                    bindparam("after_value", params["after_value"], column.type), after_id
-                )
-                conditions.append(key < bound if descending else key > bound)
-            segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
+        if after_id is None or after_value is not None:
+            filters = [*by_status, column.is_not(None)] if nullable else list(by_status)
+            segments.append((filters, after_row if after_id is not None else None))
         if nullable:
-            conditions = [*by_status, column.is_(None)]
-            if after_id is not None and "after_value" not in params:
-                conditions.append(
-                    contracts.c.contract_id < after_id
-                    if descending
-                    else contracts.c.contract_id > after_id
-                )
             # Ordering the NULL rows by (column, contract_id) rather than contract_id alone
             # is the same order and matches the index, so no sort is needed.
-            segments.append(select(*SUMMARY_COLUMNS).where(*conditions))
-    if filter_first:
-        ordered = []
-        for segment in segments:
-            # OFFSET 0 keeps the filtered rows a subquery of their own: the ORDER BY above it
-            # cannot be answered by walking an index.
-            found = segment.offset(literal_column("0")).subquery()
-            by = (found.c[query.sort], found.c.contract_id)
-            ordered.append(
-                select(*found.c)
-                .order_by(*(part.desc() if descending else part.asc() for part in by))
-                .limit(limit)
+            null_position: _Position | None = (
+                after_ident if after_id is not None and after_value is None else None
             )
-    else:
-        ordered = [segment.order_by(*order_by).limit(limit) for segment in segments]
+            segments.append(([*by_status, column.is_(None)], null_position))
+    ordered: list[AnySelect] = []
+    sort: ColumnElement[Any]
+    ident: ColumnElement[Any]
+    for filters, position in segments:
+        if filter_first:
+            # OFFSET 0 keeps the filtered rows a subquery of their own: the ORDER BY above it
+            # cannot be answered by walking an index. The position is tested above it too, so
+            # that its range does not lead the planner into an index either.
+            found = select(*SUMMARY_COLUMNS).where(*filters).offset(literal_column("0"))
+            rows = found.subquery()
+            sort, ident = rows.c[query.sort], rows.c.contract_id
+            segment = select(*rows.c)
+        else:
+            sort, ident = column, contracts.c.contract_id
+            segment = select(*SUMMARY_COLUMNS).where(*filters)
+        if position is not None:
+            segment = segment.where(position(sort, ident))
+        by = (sort.desc(), ident.desc()) if descending else (sort.asc(), ident.asc())
+        ordered.append(segment.order_by(*by).limit(limit))
     if len(ordered) == 1:
         return ordered[0]
     merged = union_all(*ordered)
