@@ -44,8 +44,13 @@ COUNT_EXACT_THRESHOLD: int = ApiSettings.model_fields["count_exact_threshold"].g
 
 
 def _page(**params: Any) -> Statement:
+    """The list statement the API runs: on this table every system is a quiet one (100
+    contracts each; ``test_system_pages_are_read_as_the_system_asks`` checks it), read filter
+    first."""
     query = ContractListQuery.model_validate(params)
-    return queries.list_statement(query, None, query.limit + 1)
+    return queries.list_statement(
+        query, None, query.limit + 1, filter_first=query.system_id is not None
+    )
 
 
 CONTENT_QUERIES: list[tuple[str, Statement]] = [
@@ -101,7 +106,7 @@ def _statements(name: str, **params: Any) -> list[tuple[str, Statement]]:
     """The list statement and the capped count (``count=true``) of the same filters."""
     query = ContractListQuery.model_validate(params)
     return [
-        (name, queries.list_statement(query, None, query.limit + 1)),
+        (name, _page(**params)),
         (f"{name}, counted", queries.capped_count_statement(query, COUNT_EXACT_THRESHOLD)),
     ]
 
@@ -173,74 +178,85 @@ async def test_content_filters_read_through_indexes(large_database: AsyncEngine)
 
 #: 100 of the 50,000 contracts start in it (5,000 stations over 500 systems).
 QUIET_SYSTEM = 30000142
+#: Made busy by the test: 12,500 contracts moved to its stations.
+BUSY_SYSTEM = 30000007
+MAKE_BUSY = """
+UPDATE contracts SET start_location_id = 60000007 + 500 * (contract_id % 10)
+WHERE contract_id % 4 = 0
+"""
+#: Pages read both ways (as the planner chooses, and filter first) for each system.
+SYSTEM_PAGES: list[dict[str, Any]] = [
+    {"sort": "price", "order": "asc"},
+    {"sort": "volume", "order": "desc", "status": "all"},
+    {"sort": "reward", "order": "asc", "status": "all"},
+    {"sort": "date_issued", "order": "desc", "type": ["item_exchange"]},
+    {"sort": "date_expired", "order": "asc", "status": "gone", "min_price": 1000},
+]
+
+
+def _contract_reads(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [
+        (node["Node Type"], node.get("Index Name"))
+        for node in plan_nodes(plan)
+        if node.get("Relation Name") == "contracts"
+        or str(node.get("Index Name", "")).startswith("ix_contracts")
+    ]
 
 
 @pytest.mark.timeout(600)
-async def test_a_quiet_system_is_read_from_its_stations(large_database: AsyncEngine) -> None:
-    """A system with few contracts is read filter first: the same pages as walking the sort
-    order's index (cursors included), with the contracts reached through the stations' index."""
+async def test_system_pages_are_read_as_the_system_asks(large_database: AsyncEngine) -> None:
+    """A quiet system is read filter first (through its stations' index, never by walking a
+    sort order's index), a busy one as the planner chooses; for either system both ways give
+    the same pages, cursors included."""
     async with large_database.connect() as connection:
+        await connection.execute(text(MAKE_BUSY))
+        await connection.commit()
+        await connection.execute(text("ANALYZE contracts"))
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert isinstance(driver, asyncpg.Connection)
         assert await few_contracts_start_in(driver, QUIET_SYSTEM)
         assert not await few_contracts_start_in(driver, QUIET_SYSTEM, bound=100)
         assert await few_contracts_start_in(driver, 39_999_999)  # no station at all
+        assert not await few_contracts_start_in(driver, BUSY_SYSTEM)
 
         pages_read = 0
-        for params in (
-            {"sort": "price", "order": "asc"},
-            {"sort": "volume", "order": "desc", "status": "all"},
-            {"sort": "reward", "order": "asc", "status": "all"},
-            {"sort": "date_issued", "order": "desc", "type": ["item_exchange"]},
-            {"sort": "date_expired", "order": "asc", "status": "gone", "min_price": 1000},
-        ):
-            query = ContractListQuery.model_validate(
-                {**params, "system_id": QUIET_SYSTEM, "limit": 20}
-            )
-            after = None
-            while True:
-                walked, filtered = [
-                    await read_rows(
-                        driver,
-                        *queries.list_query(query, after, query.limit + 1, filter_first=first),
-                    )
-                    for first in (False, True)
-                ]
-                assert walked == filtered, params
-                pages_read += 1
-                if len(walked) <= query.limit:
-                    break
-                last = walked[query.limit - 1]
-                after = Keyset(last[query.sort], last["contract_id"])
-        assert pages_read > 10
+        for system in (QUIET_SYSTEM, BUSY_SYSTEM):
+            for params in SYSTEM_PAGES:
+                query = ContractListQuery.model_validate(
+                    {**params, "system_id": system, "limit": 20}
+                )
+                after = None
+                for _ in range(3):
+                    walked, filtered = [
+                        await read_rows(
+                            driver,
+                            *queries.list_query(query, after, query.limit + 1, filter_first=first),
+                        )
+                        for first in (False, True)
+                    ]
+                    assert walked == filtered, (system, params)
+                    pages_read += 1
+                    if len(walked) <= query.limit:
+                        break
+                    last = walked[query.limit - 1]
+                    after = Keyset(last[query.sort], last["contract_id"])
+        assert pages_read > 15
 
-        statement = queries.list_statement(
-            ContractListQuery.model_validate(
-                {"system_id": QUIET_SYSTEM, "sort": "price", "status": "all"}
-            ),
-            None,
-            51,
-            filter_first=True,
-        )
-        # With sorts priced out, the planner walks an order's index wherever it can: the
-        # filter-first statement leaves it no way to.
-        await connection.execute(text("SET enable_sort = off"))
-        plan = (await queries.explain(connection, statement))["Plan"]
-        await connection.execute(text("RESET enable_sort"))
-        on_contracts = [
-            (node["Node Type"], node.get("Index Name"))
-            for node in plan_nodes(plan)
-            if node.get("Relation Name") == "contracts"
-            or str(node.get("Index Name", "")).startswith("ix_contracts")
-        ]
-        assert on_contracts
-        # Bitmaps of other indexes may narrow the stations' rows; no index is walked.
-        walks = [
-            (kind, index)
-            for kind, index in on_contracts
-            if kind in {"Index Scan", "Index Only Scan", "Seq Scan"}
-            and index != "ix_contracts_start_location"
-        ]
-        assert walks == [], on_contracts
-        assert ("Bitmap Index Scan", "ix_contracts_start_location") in on_contracts
+        for params in SYSTEM_PAGES:
+            # With sorts priced out, the planner walks an order's index wherever it can: the
+            # quiet system's statement leaves it no way to.
+            quiet = ContractListQuery.model_validate({**params, "system_id": QUIET_SYSTEM})
+            statement = queries.list_statement(quiet, None, 51, filter_first=True)
+            await connection.execute(text("SET enable_sort = off"))
+            reads = _contract_reads((await queries.explain(connection, statement))["Plan"])
+            await connection.execute(text("RESET enable_sort"))
+            # Bitmaps of other indexes may narrow the stations' rows; no index is walked.
+            walks = [
+                (kind, index)
+                for kind, index in reads
+                if kind in {"Index Scan", "Index Only Scan", "Seq Scan"}
+                and index != "ix_contracts_start_location"
+            ]
+            assert walks == [], (params, reads)
+            assert ("Bitmap Index Scan", "ix_contracts_start_location") in reads, params
