@@ -87,8 +87,7 @@ VALUE_BOUNDS: Final = {
 
 
 #: A system from which fewer contracts than this start is read filter first (see above): its
-#: contracts are at most this many rows to sort, while walking an order's index for a system
-#: with more finds a page soon.
+#: contracts are at most this many rows to sort. A busier system is left to the planner.
 FILTER_FIRST_MAX_CONTRACTS: Final = 10_000
 
 #: Whether fewer than ``$2`` contracts (of any status) start at a station of system ``$1``:
