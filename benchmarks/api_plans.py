@@ -32,7 +32,7 @@ from services.api import queries
 from services.api.cursor import CursorCodec
 from services.api.kit.explain import plan_nodes
 from services.api.kit.statements import CompiledStatement
-from services.api.queries.listing import few_contracts_start_in
+from services.api.queries.listing import reads_filter_first
 
 
 def _outline(plan: dict[str, Any]) -> str:
@@ -65,9 +65,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 request = build_request(rng, codec, positions, content, arguments.family)
                 query = request.query
                 assert query is not None
-                filter_first = query.system_id is not None and await few_contracts_start_in(
-                    connection, query.system_id
-                )
+                filter_first = await reads_filter_first(connection, query)
                 listed = queries.list_query(
                     query, request.after, query.limit + 1, filter_first=filter_first
                 )

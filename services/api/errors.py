@@ -9,7 +9,7 @@ whose cause is logged, never sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -62,11 +62,23 @@ def error_response(
     return JSONResponse(body.model_dump(mode="json"), status_code, headers=all_headers)
 
 
+_VALUE_ERROR_PREFIX: Final = "Value error, "
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One pydantic error in words: a project validator's own text, without the prefix
+    pydantic puts before a ``ValueError``'s."""
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "value_error":
+        return message.removeprefix(_VALUE_ERROR_PREFIX)
+    return message
+
+
 def _validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
     details = []
     for error in errors:
         location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
-        message = str(error.get("msg", "invalid value"))
+        message = validation_message(error)
         details.append(ErrorDetail(location=location, message=message, type=str(error["type"])))
     return details
 

@@ -108,6 +108,11 @@ async def few_contracts_start_in(
     return bool(few)
 
 
+async def reads_filter_first(connection: asyncpg.Connection, query: ContractListQuery) -> bool:
+    """Whether ``query``'s page is read filter first: it asks for a system with few contracts."""
+    return query.system_id is not None and await few_contracts_start_in(connection, query.system_id)
+
+
 def _list_statement(query: ContractListQuery, params: Params, filter_first: bool) -> Statement:
     column = SORT_COLUMNS[query.sort]
     descending = query.order == "desc"
@@ -199,7 +204,5 @@ async def list_contracts(
     connection: asyncpg.Connection, query: ContractListQuery, after: Keyset | None, limit: int
 ) -> list[asyncpg.Record]:
     """The page's rows (``SUMMARY_COLUMNS``), as asyncpg records."""
-    filter_first = query.system_id is not None and await few_contracts_start_in(
-        connection, query.system_id
-    )
+    filter_first = await reads_filter_first(connection, query)
     return await read_rows(connection, *list_query(query, after, limit, filter_first=filter_first))

@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.api.dependencies import ApiState, core_connection, driver_connection, get_state
 from services.api.direct_route import query_model
+from services.api.errors import validation_message
 from services.api.location_schemas import LocationSearchText
 from services.api.schemas import MAX_ID, ContractListQuery
 from services.api.web import controls, data, present
@@ -52,7 +53,7 @@ def problems(error: RequestValidationError) -> list[Problem]:
     found = []
     for detail in error.errors():
         location = [str(part) for part in detail.get("loc", ()) if part not in ("query", "path")]
-        found.append(Problem(".".join(location) or "request", str(detail.get("msg", "invalid"))))
+        found.append(Problem(".".join(location) or "request", validation_message(detail)))
     return found
 
 
@@ -218,7 +219,7 @@ async def _place_picked(state: ApiState, pairs: list[tuple[str, str]]) -> str | 
     try:
         text = _PLACE_TEXT.validate_python(text)
     except ValidationError as error:
-        return Problem("place", str(error.errors()[0]["msg"]))
+        return Problem("place", validation_message(error.errors()[0]))
     async with driver_connection(state) as connection:
         found = await data.best_place(connection, text)
     if found is None:
